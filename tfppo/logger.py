@@ -1,0 +1,332 @@
+"""Key/value training logger shared by the PPO1 and PPO2 trainers.
+
+Each iteration a trainer ``record``s scalars and then ``dump``s one row. The row
+goes to three sinks so a run can be followed live (stdout table, Baselines
+style), compared with Baselines runs afterwards (``progress.csv``, read with
+pandas) and browsed in TensorBoard (``tb/``). Nothing touches the disk before
+the first non-empty dump, so a run that fails on bad input leaves no debris.
+
+TensorFlow and Keras are imported lazily: only the TensorBoard sink and the
+progress bar need them, and keeping this module light lets tools and tests use
+it without paying the TF start-up cost.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import numbers
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Logger", "format_table"]
+
+CSV_NAME = "progress.csv"
+TB_SUBDIR = "tb"
+MAX_CELL_CHARS = 30  # stdout cells longer than this are cut, so one odd key cannot widen the table
+
+
+def _to_number(key: str, value: Any) -> float | int:
+    """Convert ``value`` to a plain Python int or float.
+
+    Numpy scalars (and 0-d arrays) are unwrapped so the csv writer, the table
+    formatter and the returned row all see ordinary numbers; ints stay ints so
+    counters such as ``total_timesteps`` print as ``100000``, not ``1e+05``.
+    Anything else is a programming error and fails loudly at ``record`` time
+    rather than at ``dump`` time, far from the call that caused it.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise TypeError(f"logger value for {key!r} must be a real scalar, got {type(value).__name__}")
+
+
+def _truncate(text: str, limit: int = MAX_CELL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _format_value(value: float | int) -> str:
+    """Floats as ``%-8.3g`` (as Baselines prints them), ints verbatim."""
+    if isinstance(value, float):
+        return "%-8.3g" % value
+    return str(value)
+
+
+def format_table(row: dict[str, float | int]) -> str:
+    """Render ``row`` as the boxed, key-sorted table Baselines prints each iteration.
+
+    Kept public and pure so the format can be tested without capturing stdout.
+    """
+    cells = [(_truncate(k), _truncate(_format_value(v))) for k, v in sorted(row.items())]
+    key_w = max(len(k) for k, _ in cells)
+    val_w = max(len(v) for _, v in cells)
+    border = "-" * (key_w + val_w + 7)
+    lines = [border]
+    lines += [f"| {k:<{key_w}} | {v:<{val_w}} |" for k, v in cells]
+    lines.append(border)
+    return "\n".join(lines) + "\n"
+
+
+def _csv_cell(value: float | int) -> str:
+    """``repr`` round-trips floats exactly and spells NaN/inf as pandas reads them."""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Persist a rename; best effort because not every platform can open a directory."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class _CsvSink:
+    """``progress.csv`` whose header is the sorted union of every key seen so far.
+
+    Rows are appended and flushed, so a crash loses at most the row being
+    written. A row with a new key forces a rewrite with the wider header; that
+    rewrite goes through a temp file and ``os.replace`` so a crash mid-rewrite
+    leaves either the old or the new file, never a truncated one. Old rows are
+    re-read from disk rather than kept in memory, so long runs do not grow.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fields: list[str] = []
+        self._file: io.TextIOWrapper | None = None
+
+    def write(self, row: dict[str, float | int]) -> None:
+        cells = {k: _csv_cell(v) for k, v in row.items()}
+        new_keys = set(cells) - set(self.fields)
+        if self._file is None or new_keys:
+            self._rewrite(sorted(set(self.fields) | new_keys))
+        assert self._file is not None
+        csv.DictWriter(self._file, self.fields, restval="").writerow(cells)
+        self._file.flush()
+
+    def _rewrite(self, fields: list[str]) -> None:
+        if not self.fields:
+            # First row: start fresh (truncating any file from an earlier run); no old rows to protect.
+            self._file = open(self.path, "w", newline="", encoding="utf-8")
+            csv.DictWriter(self._file, fields).writeheader()
+            self.fields = fields
+            return
+        if self._file is not None:  # None only if an earlier rewrite failed half-way
+            self._file.close()
+            self._file = None
+        with open(self.path, newline="", encoding="utf-8") as f:
+            old_rows = list(csv.DictReader(f))
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fields, restval="")
+                writer.writeheader()
+                writer.writerows(old_rows)
+                f.flush()
+                os.fsync(f.fileno())
+            shutil.copymode(self.path, tmp)  # mkstemp makes 0600; keep the file's own mode
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.path.parent)
+        self.fields = fields
+        self._file = open(self.path, "a", newline="", encoding="utf-8")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class _TensorBoardSink:
+    """One TF summary writer under ``log_dir/tb``, created at the first dump.
+
+    Scalars are written with ``tf.summary.write`` plus the ``scalars`` plugin
+    metadata: the same event records ``tf.summary.scalar`` emits. We do not
+    call ``tf.summary.scalar`` itself because in recent TF (2.21 here) it lives
+    in the ``tensorboard`` package, which TF no longer installs, and raises
+    without it; the event files alone are all that is needed to view the run.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import tensorflow as tf
+        from tensorflow.core.framework import summary_pb2
+
+        self._tf = tf
+        self._writer = tf.summary.create_file_writer(str(path))
+        self._metadata = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+        )
+
+    def write(self, row: dict[str, float | int], step: int) -> None:
+        tf = self._tf
+        with self._writer.as_default():
+            for key, value in row.items():
+                # float32 like tf.summary.scalar, so TensorBoard treats both the same.
+                tf.summary.write(key, tf.constant(value, tf.float32), step=step, metadata=self._metadata)
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class Logger:
+    """Records scalar key/values during an iteration and dumps them as one row.
+
+    ``record`` overwrites a key within the current row; ``record_mean`` averages
+    all values given since the last dump (e.g. per-minibatch losses). ``dump``
+    sends the row to every enabled sink, clears it and returns it.
+
+    With ``enabled=False`` (MPI ranks > 0) every method returns immediately, so
+    workers can share the trainer code without guarding each call.
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike | None,
+        *,
+        stdout: bool = True,
+        csv: bool = True,
+        tensorboard: bool = True,
+        enabled: bool = True,
+        total_timesteps: int | None = None,
+    ) -> None:
+        self.enabled = enabled
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self._stdout = stdout
+        self._want_csv = csv and self.log_dir is not None
+        self._want_tb = tensorboard and self.log_dir is not None
+        self._values: dict[str, float | int] = {}
+        self._sums: dict[str, tuple[float, int]] = {}  # key -> (sum, count) for record_mean
+        self._csv: _CsvSink | None = None
+        self._tb: _TensorBoardSink | None = None
+        self._closed = False
+        # The bar redraws with \r; in a file or CI log it would be noise, so only on a terminal.
+        isatty = getattr(sys.stdout, "isatty", None)
+        self._bar_wanted = bool(enabled and total_timesteps and isatty is not None and isatty())
+        self._total_timesteps = total_timesteps
+        self._bar: Any = None  # keras.utils.Progbar, built at the first advance
+        self._bar_current = 0
+        self._bar_done = False
+        self._bar_mid_line = False
+
+    # -- recording -----------------------------------------------------------
+
+    def record(self, key: str, value: float | int) -> None:
+        """Set ``key`` in the current row, replacing any earlier value or mean."""
+        if not self.enabled:
+            return
+        self._sums.pop(key, None)
+        self._values[key] = _to_number(key, value)
+
+    def record_mean(self, key: str, value: float) -> None:
+        """Add ``value`` to ``key``'s running mean for the current row."""
+        if not self.enabled:
+            return
+        value = float(_to_number(key, value))
+        self._values.pop(key, None)
+        total, count = self._sums.get(key, (0.0, 0))
+        self._sums[key] = (total + value, count + 1)
+
+    # -- output --------------------------------------------------------------
+
+    def dump(self, step: int) -> dict[str, float]:
+        """Write the current row to every sink, clear it and return it.
+
+        An empty row is not written anywhere (and creates no files), so a stray
+        dump cannot add a blank CSV line or an empty table.
+        """
+        if not self.enabled:
+            return {}
+        row: dict[str, float | int] = dict(self._values)
+        row.update({k: total / count for k, (total, count) in self._sums.items()})
+        self._values.clear()
+        self._sums.clear()
+        if not row:
+            return {}
+        row = dict(sorted(row.items()))
+        step = int(step)
+        if self._stdout:
+            self._print_table(row)
+        if self.log_dir is not None and (self._want_csv or self._want_tb):
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            if self._want_csv:
+                if self._csv is None:
+                    self._csv = _CsvSink(self.log_dir / CSV_NAME)
+                self._csv.write(row)
+            if self._want_tb:
+                if self._tb is None:
+                    self._tb = _TensorBoardSink(self.log_dir / TB_SUBDIR)
+                self._tb.write(row, step)
+        return row
+
+    def _print_table(self, row: dict[str, float | int]) -> None:
+        # Start the table on its own line when the progress bar is drawn mid-line;
+        # the next advance then redraws the bar below the table.
+        prefix = "\n" if self._bar_mid_line else ""
+        self._bar_mid_line = False
+        sys.stdout.write(prefix + format_table(row))
+        sys.stdout.flush()
+
+    def advance(self, timesteps: int) -> None:
+        """Move the progress bar to ``timesteps`` (absolute, not an increment)."""
+        if not self._bar_wanted or self._bar_done:
+            return
+        assert self._total_timesteps is not None
+        if self._bar is None:
+            from keras.utils import Progbar
+
+            # interval=0: draw on every advance, so the bar is really on screen whenever
+            # _bar_mid_line says so (the trainer advances once per iteration, not per step).
+            self._bar = Progbar(self._total_timesteps, interval=0.0, unit_name="timestep")
+        current = min(int(timesteps), self._total_timesteps)
+        self._bar.update(current)
+        self._bar_current = current
+        self._bar_done = current >= self._total_timesteps  # Progbar ended its line itself
+        self._bar_mid_line = not self._bar_done
+
+    def close(self) -> None:
+        """Finish the bar, flush and close the files; safe to call twice."""
+        if not self.enabled or self._closed:
+            return
+        self._closed = True
+        if self._bar is not None and not self._bar_done:
+            self._bar.update(self._bar_current, finalize=True)
+            self._bar_done = True
+            self._bar_mid_line = False
+        if self._csv is not None:
+            self._csv.close()
+        if self._tb is not None:
+            self._tb.close()
+
+    def __enter__(self) -> Logger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
