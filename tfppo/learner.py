@@ -1,0 +1,198 @@
+"""The one PPO update, shared by both trainers and driven by `Semantics`.
+
+One call runs the whole epoch loop — ``n_epochs × n_minibatches`` minibatch
+steps over fresh shuffles, plus PPO1's optional evaluation pass — inside a
+single compiled ``tf.function`` traced once per run: a Python loop of compiled
+steps costs ≈6× more for a 320-minibatch update on this class of machine.
+
+Spec references: §4 (advantage normalisation), §6 (losses), §7 (optimiser and
+minibatching). Under MPI the per-minibatch gradient is Allreduce-averaged
+through ``grad_reducer`` *inside* the graph (a ``tf.numpy_function`` between
+gradient and clip/apply, as [B] MpiAdamOptimizer's py_func), so the loop stays
+compiled; global-norm clipping happens after the averaging (row 12).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfppo import losses
+from tfppo.errors import ConfigError
+from tfppo.policy import ActorCritic
+from tfppo.semantics import Semantics
+
+STAT_NAMES = ("policy_loss", "value_loss", "entropy", "approxkl", "clipfrac", "kl")
+
+
+@dataclass(frozen=True)
+class MinibatchPlan:
+    """How a batch is cut: PPO2 asserts divisibility; PPO1 drops the remainder (rows 2-3)."""
+
+    batch_size: int
+    minibatch_size: int
+    n_epochs: int
+
+    @property
+    def n_minibatches(self) -> int:
+        return self.batch_size // self.minibatch_size
+
+    @classmethod
+    def from_count(cls, batch_size: int, nminibatches: int, n_epochs: int) -> "MinibatchPlan":
+        """PPO2: ``nminibatches`` equal slices; nbatch % nminibatches must be 0 (spec §7.2)."""
+        if nminibatches <= 0 or batch_size % nminibatches:
+            raise ConfigError(f"--nminibatches {nminibatches} must divide n_steps*num_envs = {batch_size}")
+        return cls(batch_size, batch_size // nminibatches, n_epochs)
+
+    @classmethod
+    def from_size(cls, batch_size: int, minibatch_size: int | None, n_epochs: int) -> "MinibatchPlan":
+        """PPO1: absolute size B, floor(T/B) full minibatches per epoch; 0/None means full batch (spec §7.1)."""
+        size = minibatch_size or batch_size
+        if size > batch_size:
+            raise ConfigError(f"--optim_batchsize {size} must be <= timesteps_per_actorbatch {batch_size}")
+        return cls(batch_size, size, n_epochs)
+
+    def shuffles(self, rng: np.random.Generator, n_passes: int) -> np.ndarray:
+        """Fresh permutation per pass, cut into full minibatches: int32 [passes, n_mb, mb]."""
+        used = self.n_minibatches * self.minibatch_size
+        return np.stack([rng.permutation(self.batch_size)[:used].reshape(self.n_minibatches, self.minibatch_size)
+                         for _ in range(n_passes)]).astype(np.int32)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One iteration's flattened training data (env-major order, as PPO2's swap-and-flatten)."""
+
+    obs: np.ndarray
+    actions: np.ndarray
+    advantages: np.ndarray
+    returns: np.ndarray
+    values: np.ndarray
+    neglogp: np.ndarray
+
+
+@dataclass
+class UpdateResult:
+    train: dict[str, float]           # mean over all minibatch steps taken (PPO2's logged losses)
+    per_epoch: np.ndarray             # [n_epochs, len(STAT_NAMES)] means (PPO1's per-epoch rows)
+    evaluation: Optional[dict[str, float]]  # PPO1 evaluation pass (row 23), else None
+    n_gradient_steps: int
+
+
+GradReducer = Callable[[np.ndarray], np.ndarray]
+
+
+class Learner:
+    """Owns the optimiser and the compiled update of an `ActorCritic`."""
+
+    def __init__(self, model: ActorCritic, semantics: Semantics, plan: MinibatchPlan, *, ent_coef: float,
+                 grad_reducer: GradReducer | None = None):
+        self.model = model
+        self.dist = model.dist
+        self.semantics = semantics
+        self.plan = plan
+        self.ent_coef = float(ent_coef)
+        self.grad_reducer = grad_reducer
+        self._lr = tf.Variable(0.0, trainable=False, dtype=tf.float32, name="learning_rate")
+        # Row 11: Adam ε-hat form, β = (0.9, 0.999); Keras computes α = lr·√(1−β2ᵗ)/(1−β1ᵗ) as TF1 did.
+        self.optimizer = keras.optimizers.Adam(learning_rate=lambda: self._lr, beta_1=0.9, beta_2=0.999,
+                                               epsilon=semantics.adam_epsilon)
+        self.optimizer.build(model.trainable_variables)
+        self._n_passes = plan.n_epochs + (1 if semantics.eval_pass else 0)
+        self.compiled_update = tf.function(self._update)
+
+    # -- public ------------------------------------------------------------------
+    def update(self, batch: Batch, *, learning_rate: float, clip: float, clip_vf: float | None,
+               rng: np.random.Generator) -> UpdateResult:
+        """Run all epochs on ``batch``; minibatch shuffles are drawn from ``rng``."""
+        indices = self.plan.shuffles(rng, self._n_passes)
+        f32 = lambda x: tf.constant(x, tf.float32)
+        train, per_epoch, evaluation, steps = self.compiled_update(
+            tf.constant(batch.obs), tf.constant(batch.actions), f32(batch.advantages), f32(batch.returns),
+            f32(batch.values), f32(batch.neglogp), tf.constant(indices), f32(learning_rate), f32(clip),
+            f32(clip_vf if clip_vf is not None else 0.0))
+        named = lambda row: {k: float(v) for k, v in zip(STAT_NAMES, row.numpy())}
+        return UpdateResult(named(train), per_epoch.numpy(), named(evaluation) if self.semantics.eval_pass else None,
+                            int(steps))
+
+    # -- graph ---------------------------------------------------------------------
+    def _minibatch_stats(self, mb: dict, clip, clip_vf) -> tuple[tf.Tensor, tf.Tensor]:
+        """Total loss and the STAT_NAMES vector of one minibatch (spec §6)."""
+        sem = self.semantics
+        params, values = self.model(mb["obs"])
+        neglogp = self.dist.neglogp(params, mb["actions"])
+        if sem.adv_norm == "minibatch":
+            # PPO2 recomputes Â = R − V_old per minibatch, then normalises it every time it is used (§4).
+            adv = losses.normalize_advantages(mb["returns"] - mb["values"], sem.adv_norm_eps)
+        else:
+            adv = mb["advantages"]
+        pg_loss, ratio = losses.clipped_surrogate(neglogp, mb["neglogp_old"], adv, clip)
+        vf_loss = losses.value_loss(values, mb["returns"], mb["values"], sem.value_loss,
+                                    None if sem.value_clip == "off" else clip_vf)
+        entropy = tf.reduce_mean(self.dist.entropy(params))
+        total = pg_loss - self.ent_coef * entropy + sem.vf_coef * vf_loss
+        stats = tf.stack([pg_loss, vf_loss, entropy, losses.approx_kl(neglogp, mb["neglogp_old"]),
+                          losses.clip_fraction(ratio, clip), tf.reduce_mean(self.dist.kl(mb["params_old"], params))])
+        return total, stats
+
+    def _apply(self, grads: list[tf.Tensor]) -> None:
+        variables = self.model.trainable_variables
+        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+        if self.grad_reducer is not None:
+            flat = tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
+            reduced = tf.numpy_function(self.grad_reducer, [flat], tf.float32, stateful=True)
+            reduced = tf.reshape(reduced, tf.shape(flat))
+            grads = [tf.reshape(part, tf.shape(v)) for part, v in
+                     zip(tf.split(reduced, [int(np.prod(v.shape)) for v in variables]), variables)]
+        if self.semantics.max_grad_norm is not None:
+            grads, _ = tf.clip_by_global_norm(grads, self.semantics.max_grad_norm)
+        self.optimizer.apply_gradients(zip(grads, variables))
+
+    def _update(self, obs, actions, advantages, returns, values, neglogp_stored, indices, lr, clip, clip_vf):
+        sem, plan = self.semantics, self.plan
+        self._lr.assign(lr)
+        # The frozen old policy (PPO1's oldpi, row 5) is never stepped during the epochs, so its
+        # outputs over the batch, computed once here, are all that is needed of it.
+        params_old, _ = self.model(obs)
+        neglogp_old = self.dist.neglogp(params_old, actions) if sem.old_logp == "recomputed" else neglogp_stored
+        if sem.adv_norm == "batch":
+            advantages = losses.normalize_advantages(advantages, sem.adv_norm_eps)  # PPO1: once, whole batch (§4)
+        data = dict(obs=obs, actions=actions, advantages=advantages, returns=returns, values=values,
+                    neglogp_old=neglogp_old, params_old=params_old)
+        take = lambda idx: {k: tf.gather(v, idx) for k, v in data.items()}
+
+        n_stats = len(STAT_NAMES)
+        per_epoch = tf.TensorArray(tf.float32, size=plan.n_epochs)
+        total_sum = tf.zeros([n_stats])
+        steps = tf.constant(0)
+        stop = tf.constant(False)
+        for epoch in tf.range(plan.n_epochs):
+            epoch_sum = tf.zeros([n_stats])
+            epoch_steps = tf.constant(0)
+            for m in tf.range(plan.n_minibatches):
+                if not stop:
+                    mb = take(indices[epoch, m])
+                    with tf.GradientTape() as tape:
+                        loss, stats = self._minibatch_stats(mb, clip, clip_vf)
+                    if sem.target_kl is not None and stats[3] > 1.5 * sem.target_kl:
+                        stop = tf.constant(True)  # SB3-style early stop, before this step is applied
+                    else:
+                        self._apply(tape.gradient(loss, self.model.trainable_variables))
+                        epoch_sum += stats
+                        epoch_steps += 1
+            per_epoch = per_epoch.write(epoch, epoch_sum / tf.cast(tf.maximum(epoch_steps, 1), tf.float32))
+            total_sum += epoch_sum
+            steps += epoch_steps
+        train = total_sum / tf.cast(tf.maximum(steps, 1), tf.float32)
+
+        evaluation = tf.zeros([n_stats])
+        if sem.eval_pass:
+            # PPO1 row 23: one more pass over fresh minibatches with no update; its means are logged.
+            for m in tf.range(plan.n_minibatches):
+                _, stats = self._minibatch_stats(take(indices[plan.n_epochs, m]), clip, clip_vf)
+                evaluation += stats
+            evaluation /= float(plan.n_minibatches)
+        return train, per_epoch.stack(), evaluation, steps
