@@ -11,11 +11,27 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from tfppo.errors import ConfigError
-from tfppo.policy import NetworkConfig
 from tfppo.schedules import Schedule, parse_schedule
 from tfppo.semantics import Semantics, get_preset
 
 VECTORIZATION = ("sync", "async")
+ACTIVATIONS = ("tanh", "relu")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Network shape: hidden sizes per tower and the hidden activation."""
+
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+
+    def __post_init__(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"--activation {self.activation!r} is invalid; allowed: {', '.join(ACTIVATIONS)}")
+        if not self.hidden_sizes or any(int(h) <= 0 for h in self.hidden_sizes):
+            raise ConfigError(f"--hidden_sizes must be positive integers, got {list(self.hidden_sizes)}")
+
+
 
 # Hyperparameter defaults of each PPO2 preset (spec §1.3 [B] ppo2.learn / defaults.mujoco(), §1.4 [SB] PPO2).
 PPO2_PRESET_DEFAULTS: dict[str, dict[str, Any]] = {

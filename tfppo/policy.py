@@ -13,33 +13,16 @@ parameters as `tfppo.distributions` expects them, and V(s) of shape [B].
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import gymnasium as gym
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfppo.config import NetworkConfig
 from tfppo.distributions import ActionDistribution, make_distribution
-from tfppo.errors import ConfigError
 
-ACTIVATIONS = ("tanh", "relu")
 POLICY_OBS_CLIP = 5.0  # [B] MlpPolicy: obz = clip((ob − μ)/σ, −5, 5) (spec §5.1)
-
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    """Network shape: hidden sizes per tower and the hidden activation."""
-
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    extra: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.activation not in ACTIVATIONS:
-            raise ConfigError(f"--activation {self.activation!r} is invalid; allowed: {', '.join(ACTIVATIONS)}")
-        if not self.hidden_sizes or any(int(h) <= 0 for h in self.hidden_sizes):
-            raise ConfigError(f"--hidden_sizes must be positive integers, got {list(self.hidden_sizes)}")
 
 
 @keras.saving.register_keras_serializable(package="tfppo")

@@ -134,3 +134,9 @@ class Runner:
                 final = self.normalizer.normalize_obs(final, update=False)
             bonus[cut] = self.gamma * self.actor.forward(final)[1]
         return bonus
+
+
+def explained_variance(predictions: np.ndarray, targets: np.ndarray) -> float:
+    """1 − Var[y − ŷ]/Var[y], NaN when Var[y] = 0 (Baselines ``math_util``, spec §9)."""
+    var_y = np.var(targets)
+    return float("nan") if var_y == 0 else float(1.0 - np.var(targets - predictions) / var_y)

@@ -1,0 +1,97 @@
+#!/usr/bin/env python
+"""Train PPO2 (vectorised envs, [B]/[SB] ppo2 semantics).
+
+    python scripts/ppo2.py --env CartPole-v1 --num_envs 8 --n_steps 32 --nminibatches 1 \
+        --noptepochs 20 --lam 0.8 --gamma 0.98 --learning_rate lin_1e-3 --cliprange lin_0.2 \
+        --ent_coef 0 --total_timesteps 100000 --seed 0
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tfppo.cli import OneLineParser, add_common_flags, network_overrides, optional_float, run_guarded  # noqa: E402
+from tfppo.config import PPO2_PRESET_DEFAULTS, PPO2Config  # noqa: E402
+from tfppo.errors import ConfigError  # noqa: E402
+from tfppo.semantics import get_preset  # noqa: E402
+
+PROG = "ppo2.py"
+FROM_PRESET = object()  # --max_grad_norm not given: keep the preset's (None means no clipping)
+
+
+def parse_args(argv: list[str] | None = None):
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    add_common_flags(parser, list(PPO2_PRESET_DEFAULTS))
+    parser.add_argument("--num_envs", type=int, default=None, help="vectorised envs in this process (default 1)")
+    parser.add_argument("--vectorization", default=None, help="sync or async (subprocess) vector env")
+    parser.add_argument("--n_steps", type=int, default=None)
+    parser.add_argument("--nminibatches", type=int, default=None)
+    parser.add_argument("--noptepochs", type=int, default=None)
+    parser.add_argument("--learning_rate", default=None, help="float or lin_<float>")
+    parser.add_argument("--cliprange", default=None, help="float or lin_<float>")
+    parser.add_argument("--cliprange_vf", default=None, help="unset: = cliprange; <0: no value clip; >0: separate")
+    parser.add_argument("--ent_coef", type=float, default=None)
+    parser.add_argument("--vf_coef", type=float, default=None)
+    parser.add_argument("--max_grad_norm", type=optional_float, default=FROM_PRESET, help="float or none")
+    parser.add_argument("--gamma", type=float, default=None)
+    parser.add_argument("--lam", type=float, default=None)
+    parser.add_argument("--total_timesteps", type=int, default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    hyper = dict(num_envs=args.num_envs, vectorization=args.vectorization, n_steps=args.n_steps,
+                 nminibatches=args.nminibatches, noptepochs=args.noptepochs, learning_rate=args.learning_rate,
+                 cliprange=args.cliprange, cliprange_vf=args.cliprange_vf, ent_coef=args.ent_coef,
+                 gamma=args.gamma, lam=args.lam, total_timesteps=args.total_timesteps, seed=args.seed,
+                 network=network_overrides(args))
+    from tfppo import checkpoint
+    from tfppo.envs import resolve_env
+
+    if args.load_path:
+        meta = checkpoint.read_meta(args.load_path)
+        if meta["algo"] != "ppo2":
+            raise ConfigError(f"--load_path {args.load_path!r} holds a {meta['algo']} checkpoint; ppo2.py needs ppo2")
+        saved = meta["config"]
+        if args.env and args.env != saved["env"]:
+            raise ConfigError(f"--env {args.env} does not match the checkpoint's env {saved['env']}")
+        if hyper["network"] and hyper["network"]["hidden_sizes"] != tuple(saved["network"]["hidden_sizes"]):
+            raise ConfigError(f"--hidden_sizes do not match the checkpoint's {saved['network']['hidden_sizes']}")
+    env = args.env or "CartPole-v1"
+    preset = args.preset or "sb-ppo2"
+    config = PPO2Config.create(env, preset, **{k: v for k, v in hyper.items() if k != "network"},
+                               network=hyper["network"])  # validates every flag
+    semantics = config.resolve_semantics(get_preset(preset).with_overrides(args.semantics))
+    if args.vf_coef is not None:
+        semantics = semantics.replace(vf_coef=args.vf_coef)
+    if args.max_grad_norm is not FROM_PRESET:
+        semantics = semantics.replace(max_grad_norm=args.max_grad_norm)
+    resolve_env(env)  # unknown env / missing extra: one line, before anything is built
+
+    from tfppo.device import configure_tensorflow
+    configure_tensorflow(deterministic=not args.no_determinism)
+    import tfppo
+
+    log_dir = args.log_dir or f"runs/ppo2/{env.replace(':', '_')}-seed{config.seed}"
+    if args.load_path:
+        agent = tfppo.load(args.load_path, log_dir=log_dir, verbose=args.verbose)
+    else:
+        agent = tfppo.PPO2(env, preset=preset, semantics=semantics, log_dir=log_dir, verbose=args.verbose,
+                           **{k: v for k, v in config.to_dict().items() if k not in ("env", "preset")})
+    print(f"semantics ({preset}): {semantics.to_dict()}", flush=True)
+    try:
+        agent.learn(config.total_timesteps)
+    finally:
+        agent.close()
+    if args.save_path:
+        print(f"saved {agent.save(args.save_path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_guarded(PROG, main))

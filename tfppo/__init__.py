@@ -1,0 +1,34 @@
+"""tfppo: Baselines/Stable-Baselines PPO1 (MPI) and PPO2 (vectorised) in TensorFlow 2 / Keras.
+
+Public API: ``tfppo.PPO2(env, **hyperparameters).learn(total_timesteps)``,
+``.save(dir)``, ``tfppo.load(dir)`` and ``.predict(obs, deterministic=True)``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tfppo.errors import ConfigError
+from tfppo.semantics import PRESETS, Semantics
+
+__all__ = ["PPO2", "load", "Semantics", "PRESETS", "ConfigError"]
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # Import the trainers lazily: `import tfppo` stays cheap (no TensorFlow) for CLI validation.
+    if name == "PPO2":
+        from tfppo.ppo2 import PPO2
+        return PPO2
+    raise AttributeError(name)
+
+
+def load(path: str | os.PathLike, **kwargs: Any):
+    """Load a checkpoint directory written by ``.save``; returns a PPO1 or PPO2 agent."""
+    from tfppo import checkpoint
+
+    meta = checkpoint.read_meta(path)
+    if meta["algo"] == "ppo2":
+        from tfppo.ppo2 import PPO2
+        return PPO2.from_checkpoint(path, meta, **kwargs)
+    raise ConfigError(f"--load_path {str(path)!r}: algorithm {meta['algo']!r} is not available in this version")

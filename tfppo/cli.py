@@ -1,0 +1,94 @@
+"""Command-line front ends: flags with the original names, one-line errors, exit code 2.
+
+Every check runs before TensorFlow is imported, before any env is built and
+before anything is written; a bad value prints ``<prog>: error: <one line>``
+on stderr and exits with status 2, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable, NoReturn
+
+from tfppo.errors import ConfigError
+
+EXIT_BAD_INPUT = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are a single line (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def fail(prog: str, message: str) -> NoReturn:
+    sys.stderr.write(f"{prog}: error: {' '.join(str(message).split())}\n")
+    raise SystemExit(EXIT_BAD_INPUT)
+
+
+def optional_float(text: str) -> float | None:
+    """A number, or none/off (e.g. ``--max_grad_norm none``)."""
+    if text.strip().lower() in ("none", "off", "null"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or none, got {text!r}") from None
+
+
+def hidden_sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.replace(" ", "").split(",") if x)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 64,64, got {text!r}") from None
+
+
+def add_common_flags(parser: argparse.ArgumentParser, presets: list[str]) -> None:
+    """Flags both trainers share: env, seed, preset, network, semantics, I/O."""
+    parser.add_argument("--env", default=None, help="registered gymnasium id or module:Class (default CartPole-v1)")
+    parser.add_argument("--seed", type=int, default=None, help="one seed for weights, envs, actions, shuffles")
+    parser.add_argument("--preset", choices=presets, default=None, help="semantics and hyperparameter preset")
+    parser.add_argument("--semantics", action="append", default=[], metavar="KEY=VALUE",
+                        help="set any Semantics switch (repeatable), e.g. adv_norm=batch")
+    parser.add_argument("--hidden_sizes", type=hidden_sizes, default=None, help="MLP sizes, e.g. 64,64")
+    parser.add_argument("--activation", default=None, help="hidden activation: tanh or relu")
+    parser.add_argument("--policy_kwargs", default=None,
+                        help='JSON, e.g. \'{"hidden_sizes": [64, 64], "activation": "tanh"}\'')
+    parser.add_argument("--log_dir", default=None, help="progress.csv, TensorBoard, semantics.json")
+    parser.add_argument("--save_path", default=None, help="checkpoint directory written at the end")
+    parser.add_argument("--load_path", default=None, help="checkpoint directory to continue from")
+    parser.add_argument("--no_determinism", action="store_true", help="turn TF op determinism off")
+    parser.add_argument("--verbose", type=int, default=1)
+
+
+def network_overrides(args: argparse.Namespace) -> dict[str, Any] | None:
+    """--policy_kwargs JSON merged with --hidden_sizes/--activation; None when nothing was given."""
+    network: dict[str, Any] = {}
+    if args.policy_kwargs:
+        try:
+            network = dict(json.loads(args.policy_kwargs))
+        except (ValueError, TypeError):
+            raise ConfigError(f"--policy_kwargs must be a JSON object, got {args.policy_kwargs!r}") from None
+        unknown = sorted(set(network) - {"hidden_sizes", "activation"})
+        if unknown:
+            raise ConfigError(f"--policy_kwargs key {unknown[0]!r} is unknown; allowed: hidden_sizes, activation")
+    if args.hidden_sizes is not None:
+        network["hidden_sizes"] = args.hidden_sizes
+    if args.activation is not None:
+        network["activation"] = args.activation
+    if not network:
+        return None
+    from tfppo.config import NetworkConfig
+    defaults = NetworkConfig()
+    return {"hidden_sizes": tuple(network.get("hidden_sizes", defaults.hidden_sizes)),
+            "activation": network.get("activation", defaults.activation)}
+
+
+def run_guarded(prog: str, main: Callable[[], int]) -> int:
+    """Turn a ConfigError anywhere in ``main`` into the one-line error and exit 2."""
+    try:
+        return main()
+    except ConfigError as exc:
+        fail(prog, str(exc))
