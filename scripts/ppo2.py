@@ -83,7 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         agent = tfppo.PPO2(env, preset=preset, semantics=semantics, log_dir=log_dir, verbose=args.verbose,
                            **{k: v for k, v in config.to_dict().items() if k not in ("env", "preset")})
-    print(f"semantics ({preset}): {semantics.to_dict()}", flush=True)
     try:
         agent.learn(config.total_timesteps)
     finally:

@@ -11,7 +11,7 @@ from typing import Any
 from tfppo.errors import ConfigError
 from tfppo.semantics import PRESETS, Semantics
 
-__all__ = ["PPO2", "load", "Semantics", "PRESETS", "ConfigError"]
+__all__ = ["PPO1", "PPO2", "load", "Semantics", "PRESETS", "ConfigError"]
 __version__ = "0.1.0"
 
 
@@ -20,6 +20,9 @@ def __getattr__(name: str):
     if name == "PPO2":
         from tfppo.ppo2 import PPO2
         return PPO2
+    if name == "PPO1":
+        from tfppo.ppo1 import PPO1
+        return PPO1
     raise AttributeError(name)
 
 
@@ -28,7 +31,8 @@ def load(path: str | os.PathLike, **kwargs: Any):
     from tfppo import checkpoint
 
     meta = checkpoint.read_meta(path)
-    if meta["algo"] == "ppo2":
-        from tfppo.ppo2 import PPO2
-        return PPO2.from_checkpoint(path, meta, **kwargs)
-    raise ConfigError(f"--load_path {str(path)!r}: algorithm {meta['algo']!r} is not available in this version")
+    if meta["algo"] == "ppo1":
+        from tfppo.ppo1 import PPO1
+        return PPO1.from_checkpoint(path, meta, **kwargs)
+    from tfppo.ppo2 import PPO2
+    return PPO2.from_checkpoint(path, meta, **kwargs)

@@ -19,6 +19,7 @@ from tfppo.acting import act, make_actor
 from tfppo.envs import EpisodeTracker, VecNormalize, check_spaces, resolve_env
 from tfppo.learner import GradReducer, Learner, MinibatchPlan
 from tfppo.policy import build_policy
+from tfppo.rollout import Runner
 from tfppo.seeding import RunSeeds
 from tfppo.semantics import Semantics
 
@@ -39,6 +40,7 @@ class Algorithm:
     """Base of `tfppo.PPO1` and `tfppo.PPO2`: everything but the training loop."""
 
     algo: ClassVar[str]
+    config_class: ClassVar[type]
 
     def __init__(self, config, semantics: Semantics, *, log_dir: str | os.PathLike | None = None,
                  verbose: int = 1, rank: int = 0, grad_reducer: GradReducer | None = None):
@@ -61,6 +63,7 @@ class Algorithm:
         self.shuffle_rng = self.seeds.shuffles(rank)
         self.num_timesteps = 0
         self.n_updates = 0
+        self.runner: Runner | None = None  # built on the first learn(): loading for predict needs no envs
 
     # -- to be provided by the trainer -------------------------------------------------
     num_envs: int
@@ -92,6 +95,20 @@ class Algorithm:
         actions, _, _ = act(self.actor, self.policy.dist, batch, self.action_rng, deterministic)
         return actions[0] if single else actions
 
+    def close(self) -> None:
+        """Close the envs (they are rebuilt by the next ``learn``)."""
+        if self.runner is not None:
+            self.runner.venv.close()
+            self.runner = None
+
+    def write_run_header(self) -> None:
+        """Print the resolved Semantics and save it as ``semantics.json`` in the run directory."""
+        if self.verbose > 0:
+            print(f"{self.algo} semantics: {self.semantics.to_dict()}", flush=True)
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            (self.log_dir / "semantics.json").write_text(self.semantics.to_json())
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write an atomic checkpoint directory (see `tfppo.checkpoint`)."""
         meta = {
@@ -102,6 +119,7 @@ class Algorithm:
             "tracker": self.tracker.state_dict(),
             "counters": {"num_timesteps": self.num_timesteps, "n_updates": self.n_updates},
             "rng": {"actions": self.action_rng.bit_generator.state, "shuffles": self.shuffle_rng.bit_generator.state},
+            "extra": self.extra_state(),
         }
         return checkpoint.save(path, self.policy, self.learner.optimizer, meta)
 
@@ -116,3 +134,20 @@ class Algorithm:
         self.n_updates = int(meta["counters"]["n_updates"])
         self.action_rng.bit_generator.state = meta["rng"]["actions"]
         self.shuffle_rng.bit_generator.state = meta["rng"]["shuffles"]
+        self.load_extra_state(meta.get("extra") or {})
+
+    def extra_state(self) -> dict[str, Any]:
+        """Trainer-specific JSON state for checkpoints (PPO1: counters, policy obs statistics)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Inverse of `extra_state`."""
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, meta: dict[str, Any], **kwargs: Any) -> "Algorithm":
+        """Rebuild the agent from ``agent.json`` (config + Semantics), then load its state."""
+        config = cls.config_class.from_dict(meta["config"]).to_dict()
+        env, preset = config.pop("env"), config.pop("preset")
+        agent = cls(env, preset=preset, semantics=Semantics.from_dict(meta["semantics"]), **kwargs, **config)
+        agent.restore(path, meta)
+        return agent

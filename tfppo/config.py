@@ -56,9 +56,60 @@ def _unit_interval(name: str, value: float) -> float:
     return float(value)
 
 
+class _TrainerConfig:
+    """Shared construction and (de)serialisation of the two trainers' configs."""
+
+    PRESET_DEFAULTS: dict[str, dict[str, Any]] = {}
+    SCHEDULE_FIELDS: tuple[str, ...] = ()
+
+    @classmethod
+    def create(cls, env: str, preset: str, **overrides: Any):
+        """Preset defaults, then explicit overrides (None means 'not given')."""
+        get_preset(preset)
+        if preset not in cls.PRESET_DEFAULTS:
+            raise ConfigError(f"preset {preset!r} does not fit this trainer; allowed: {', '.join(cls.PRESET_DEFAULTS)}")
+        values = dict(cls.PRESET_DEFAULTS[preset])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown hyperparameter {unknown[0]!r} for {cls.__name__}")
+        for name in cls.SCHEDULE_FIELDS:
+            if values.get(name) is not None:
+                values[name] = parse_schedule(values[name], f"--{name}")
+        if isinstance(values.get("network"), dict):
+            values["network"] = NetworkConfig(**values["network"])
+        return cls(env=env, preset=preset, **values)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        for name in self.SCHEDULE_FIELDS:
+            value = getattr(self, name)
+            out[name] = None if value is None else str(value)
+        out["network"] = {"hidden_sizes": list(self.network.hidden_sizes), "activation": self.network.activation}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        data = dict(data)
+        network = data.pop("network", {})
+        data["network"] = NetworkConfig(tuple(network.get("hidden_sizes", (64, 64))),
+                                        network.get("activation", "tanh"))
+        env, preset = data.pop("env"), data.pop("preset")
+        return cls.create(env, preset, **data)
+
+    def _check_common(self) -> None:
+        _unit_interval("gamma", self.gamma)
+        _unit_interval("lam", self.lam)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ConfigError(f"--seed must be a non-negative integer, got {self.seed!r}")
+
+
 @dataclass(frozen=True)
-class PPO2Config:
+class PPO2Config(_TrainerConfig):
     """[SB] PPO2 names (spec §1.4); ``num_envs`` envs in one process."""
+
+    PRESET_DEFAULTS = PPO2_PRESET_DEFAULTS
+    SCHEDULE_FIELDS = ("learning_rate", "cliprange", "cliprange_vf")
 
     env: str = "CartPole-v1"
     preset: str = "sb-ppo2"
@@ -78,23 +129,6 @@ class PPO2Config:
     vectorization: str = "sync"
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
-    @classmethod
-    def create(cls, env: str, preset: str = "sb-ppo2", **overrides: Any) -> "PPO2Config":
-        """Preset defaults, then explicit overrides (None means 'not given')."""
-        get_preset(preset)
-        values = dict(PPO2_PRESET_DEFAULTS[preset])
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown PPO2 hyperparameter {unknown[0]!r}")
-        for name in ("learning_rate", "cliprange"):
-            values[name] = parse_schedule(values[name], f"--{name}")
-        if values.get("cliprange_vf") is not None:
-            values["cliprange_vf"] = parse_schedule(values["cliprange_vf"], "--cliprange_vf")
-        if isinstance(values.get("network"), dict):
-            values["network"] = NetworkConfig(**values["network"])
-        return cls(env=env, preset=preset, **values)
-
     def __post_init__(self) -> None:
         for name in ("num_envs", "n_steps", "nminibatches", "noptepochs", "total_timesteps"):
             _positive_int(name, getattr(self, name))
@@ -111,12 +145,9 @@ class PPO2Config:
             raise ConfigError("--cliprange_vf must be > 0 (separate clip), < 0 (no value clipping) or unset")
         if self.ent_coef < 0:
             raise ConfigError(f"--ent_coef must be >= 0, got {self.ent_coef}")
-        _unit_interval("gamma", self.gamma)
-        _unit_interval("lam", self.lam)
         if self.vectorization not in VECTORIZATION:
             raise ConfigError(f"--vectorization {self.vectorization!r} is invalid; allowed: {', '.join(VECTORIZATION)}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"--seed must be a non-negative integer, got {self.seed!r}")
+        self._check_common()
 
     @property
     def batch_size(self) -> int:
@@ -135,19 +166,74 @@ class PPO2Config:
             return semantics.replace(value_clip="off")
         return semantics.replace(value_clip="separate")
 
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        for name in ("learning_rate", "cliprange", "cliprange_vf"):
-            value = getattr(self, name)
-            out[name] = None if value is None else str(value)
-        out["network"] = {"hidden_sizes": list(self.network.hidden_sizes), "activation": self.network.activation}
-        return out
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PPO2Config":
-        data = dict(data)
-        network = data.pop("network", {})
-        data["network"] = NetworkConfig(tuple(network.get("hidden_sizes", (64, 64))),
-                                        network.get("activation", "tanh"))
-        env, preset = data.pop("env"), data.pop("preset")
-        return cls.create(env, preset, **data)
+SCHEDULES = ("constant", "linear")
+BUDGETS = ("max_timesteps", "max_episodes", "max_iters", "max_seconds")
+
+# PPO1 hyperparameter defaults (spec §1.1-1.2): [B] learn() has none, so baselines-ppo1 takes
+# run_mujoco.py's values; sb-ppo1 takes [SB] PPO1's constructor defaults (Atari-like).
+PPO1_PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "baselines-ppo1": dict(timesteps_per_actorbatch=2048, clip_param=0.2, entcoeff=0.0, optim_epochs=10,
+                           optim_stepsize=3e-4, optim_batchsize=64, gamma=0.99, lam=0.95, schedule="linear"),
+    "sb-ppo1": dict(timesteps_per_actorbatch=256, clip_param=0.2, entcoeff=0.01, optim_epochs=4,
+                    optim_stepsize=1e-3, optim_batchsize=64, gamma=0.99, lam=0.95, schedule="linear"),
+}
+
+
+@dataclass(frozen=True)
+class PPO1Config(_TrainerConfig):
+    """[B]/[SB] ``pposgd_simple`` names (spec §1.1-1.2); one env per MPI rank.
+
+    Exactly one budget of max_timesteps / max_episodes / max_iters / max_seconds
+    is > 0, as [B] asserts ([SB]'s total_timesteps is max_timesteps).
+    """
+
+    PRESET_DEFAULTS = PPO1_PRESET_DEFAULTS
+
+    env: str = "CartPole-v1"
+    preset: str = "sb-ppo1"
+    timesteps_per_actorbatch: int = 256
+    clip_param: float = 0.2
+    entcoeff: float = 0.01
+    optim_epochs: int = 4
+    optim_stepsize: float = 1e-3
+    optim_batchsize: int = 64
+    gamma: float = 0.99
+    lam: float = 0.95
+    schedule: str = "linear"
+    max_timesteps: int = 0
+    max_episodes: int = 0
+    max_iters: int = 0
+    max_seconds: float = 0
+    seed: int = 0
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("timesteps_per_actorbatch", "optim_epochs"):
+            _positive_int(name, getattr(self, name))
+        if isinstance(self.optim_batchsize, bool) or not isinstance(self.optim_batchsize, int) \
+                or self.optim_batchsize < 0:
+            raise ConfigError(f"--optim_batchsize must be a non-negative integer (0 = full batch), "
+                              f"got {self.optim_batchsize!r}")
+        if self.optim_batchsize > self.timesteps_per_actorbatch:
+            raise ConfigError(f"--optim_batchsize {self.optim_batchsize} must be <= timesteps_per_actorbatch "
+                              f"{self.timesteps_per_actorbatch}")
+        if self.clip_param <= 0:
+            raise ConfigError(f"--clip_param must be > 0, got {self.clip_param}")
+        if self.optim_stepsize <= 0:
+            raise ConfigError(f"--optim_stepsize must be > 0, got {self.optim_stepsize}")
+        if self.entcoeff < 0:
+            raise ConfigError(f"--entcoeff must be >= 0, got {self.entcoeff}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"--schedule {self.schedule!r} is invalid; allowed: {', '.join(SCHEDULES)}")
+        budgets = [name for name in BUDGETS if getattr(self, name) > 0]
+        if any(getattr(self, name) < 0 for name in BUDGETS) or len(budgets) != 1:
+            raise ConfigError(f"give exactly one positive budget of --{', --'.join(BUDGETS)}; got "
+                              f"{', '.join(budgets) or 'none'}")
+        if self.schedule == "linear" and self.max_timesteps <= 0:
+            raise ConfigError("--schedule linear needs --max_timesteps (lrmult = 1 − timesteps/max_timesteps)")
+        self._check_common()
+
+    @property
+    def ent_coef(self) -> float:
+        return self.entcoeff

@@ -82,7 +82,8 @@ class UpdateResult:
     n_gradient_steps: int
 
 
-GradReducer = Callable[[np.ndarray], np.ndarray]
+# (flat gradient, flat parameters) -> averaged flat gradient; the parameters let MPI check sync.
+GradReducer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class Learner:
@@ -143,7 +144,8 @@ class Learner:
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
         if self.grad_reducer is not None:
             flat = tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
-            reduced = tf.numpy_function(self.grad_reducer, [flat], tf.float32, stateful=True)
+            flat_params = tf.concat([tf.reshape(v, [-1]) for v in variables], axis=0)
+            reduced = tf.numpy_function(self.grad_reducer, [flat, flat_params], tf.float32, stateful=True)
             reduced = tf.reshape(reduced, tf.shape(flat))
             grads = [tf.reshape(part, tf.shape(v)) for part, v in
                      zip(tf.split(reduced, [int(np.prod(v.shape)) for v in variables]), variables)]

@@ -33,6 +33,7 @@ class PPO2(Algorithm):
     """
 
     algo = "ppo2"
+    config_class = PPO2Config
 
     def __init__(self, env: str = "CartPole-v1", *, preset: str = "sb-ppo2", semantics: Semantics | dict | None = None,
                  vf_coef: float | None = None, max_grad_norm: float | str | None = "preset",
@@ -45,7 +46,6 @@ class PPO2(Algorithm):
             sem = sem.replace(max_grad_norm=None if max_grad_norm is None else float(max_grad_norm))
         self.num_envs = config.num_envs
         super().__init__(config, config.resolve_semantics(sem), log_dir=log_dir, verbose=verbose)
-        self.runner: Runner | None = None
 
     def minibatch_plan(self) -> MinibatchPlan:
         return MinibatchPlan.from_count(self.config.batch_size, self.config.nminibatches, self.config.noptepochs)
@@ -75,9 +75,7 @@ class PPO2(Algorithm):
         if self.runner is None:
             self.runner = self._make_runner()
         logger = Logger(self.log_dir, stdout=self.verbose > 0, total_timesteps=self.num_timesteps + total)
-        if self.log_dir is not None:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            (self.log_dir / "semantics.json").write_text(self.semantics.to_json())
+        self.write_run_header()
         t_first = time.perf_counter()
         with logger:
             for update in range(1, n_updates + 1):
@@ -118,16 +116,3 @@ class PPO2(Algorithm):
         logger.record("learning_rate", lr)
         logger.record("cliprange", clip)
         self.last_log = logger.dump(self.num_timesteps)
-
-    def close(self) -> None:
-        if self.runner is not None:
-            self.runner.venv.close()
-            self.runner = None
-
-    @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, meta: dict[str, Any], **kwargs: Any) -> "PPO2":
-        config = PPO2Config.from_dict(meta["config"]).to_dict()
-        env, preset = config.pop("env"), config.pop("preset")
-        agent = cls(env, preset=preset, semantics=Semantics.from_dict(meta["semantics"]), **kwargs, **config)
-        agent.restore(path, meta)
-        return agent

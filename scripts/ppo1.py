@@ -1,0 +1,108 @@
+#!/usr/bin/env python
+"""Train PPO1 (one env per MPI rank, [B]/[SB] pposgd_simple semantics).
+
+    mpirun -n 4 python scripts/ppo1.py --env CartPole-v1 --max_timesteps 200000 --seed 0
+    python scripts/ppo1.py --env Pendulum-v1 --preset baselines-ppo1 --max_timesteps 100000
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tfppo.cli import (EXIT_BAD_INPUT, OneLineParser, add_common_flags, network_overrides,  # noqa: E402
+                       run_guarded)
+from tfppo.config import BUDGETS, PPO1_PRESET_DEFAULTS, SCHEDULES, PPO1Config  # noqa: E402
+from tfppo.errors import ConfigError  # noqa: E402
+from tfppo.semantics import get_preset  # noqa: E402
+
+PROG = "ppo1.py"
+
+
+def parse_args(argv: list[str] | None = None):
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    add_common_flags(parser, list(PPO1_PRESET_DEFAULTS))
+    parser.add_argument("--timesteps_per_actorbatch", type=int, default=None, help="T per worker")
+    parser.add_argument("--clip_param", type=float, default=None)
+    parser.add_argument("--entcoeff", type=float, default=None)
+    parser.add_argument("--optim_epochs", type=int, default=None)
+    parser.add_argument("--optim_stepsize", type=float, default=None)
+    parser.add_argument("--optim_batchsize", type=int, default=None, help="B; 0 = full batch")
+    parser.add_argument("--gamma", type=float, default=None)
+    parser.add_argument("--lam", type=float, default=None)
+    parser.add_argument("--adam_epsilon", type=float, default=None)
+    parser.add_argument("--schedule", choices=SCHEDULES, default=None)
+    for budget in BUDGETS:
+        parser.add_argument(f"--{budget}", type=float if budget == "max_seconds" else int, default=None)
+    return parser.parse_args(argv)
+
+
+def build_config(args) -> tuple[PPO1Config, object]:
+    """Validate every flag; returns (config, semantics) or raises ConfigError."""
+    env = args.env or "CartPole-v1"
+    preset = args.preset or "sb-ppo1"
+    hyper = {name: getattr(args, name) for name in (
+        "timesteps_per_actorbatch", "clip_param", "entcoeff", "optim_epochs", "optim_stepsize", "optim_batchsize",
+        "gamma", "lam", "schedule", "seed", *BUDGETS)}
+    config = PPO1Config.create(env, preset, network=network_overrides(args), **hyper)
+    semantics = get_preset(preset).with_overrides(args.semantics)
+    if args.adam_epsilon is not None:
+        semantics = semantics.replace(adam_epsilon=args.adam_epsilon)
+    from tfppo import checkpoint
+    from tfppo.envs import resolve_env
+
+    resolve_env(env)
+    if args.load_path:
+        meta = checkpoint.read_meta(args.load_path)
+        if meta["algo"] != "ppo1":
+            raise ConfigError(f"--load_path {args.load_path!r} holds a {meta['algo']} checkpoint; ppo1.py needs ppo1")
+        if meta["config"]["env"] != env:
+            raise ConfigError(f"--env {env} does not match the checkpoint's env {meta['config']['env']}")
+    return config, semantics
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from tfppo import mpi
+
+    comm = mpi.world()
+    # Validate on every rank, then agree: rank 0 prints the first error once and all ranks exit 2
+    # together, before anything is built or written (no rank is left waiting in a collective).
+    try:
+        config, semantics = build_config(args)
+        error = None
+    except ConfigError as exc:
+        config, semantics, error = None, None, str(exc)
+    errors = [e for e in comm.allgather(error) if e]
+    if errors:
+        if comm.Get_rank() == 0:
+            sys.stderr.write(f"{PROG}: error: {' '.join(errors[0].split())}\n")
+        return EXIT_BAD_INPUT
+    mpi.abort_on_exception(comm)
+
+    from tfppo.device import configure_tensorflow
+    configure_tensorflow(rank=comm.Get_rank(), deterministic=not args.no_determinism,
+                         threads=1 if comm.Get_size() > 1 else None)
+    import tfppo
+
+    log_dir = args.log_dir or f"runs/ppo1/{config.env.replace(':', '_')}-seed{config.seed}-w{comm.Get_size()}"
+    kwargs = {k: v for k, v in config.to_dict().items() if k not in ("env", "preset")}
+    if args.load_path:
+        agent = tfppo.load(args.load_path, log_dir=log_dir, verbose=args.verbose)
+    else:
+        agent = tfppo.PPO1(config.env, preset=config.preset, semantics=semantics, log_dir=log_dir,
+                           verbose=args.verbose, **kwargs)
+    try:
+        agent.learn()
+    finally:
+        agent.close()
+    if args.save_path and comm.Get_rank() == 0:
+        print(f"saved {agent.save(args.save_path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_guarded(PROG, main))

@@ -1,0 +1,114 @@
+"""MPI plumbing for PPO1 (spec §7.1, §8): one env per rank, gradients averaged.
+
+* `GradientAverager`: Allreduce-SUM / W of the flat float32 gradient, called
+  from inside the compiled update between gradient and apply ([B] MpiAdam with
+  ``scale_grad_by_procs``); every 100 calls, before averaging, it checks that
+  all ranks hold bit-identical parameters (MpiAdam ``check_synced``).
+* `broadcast_weights`: rank 0's parameters to every rank at start (``adam.sync()``).
+* `allgather_episodes`, `mean_over_ranks`: episode statistics and logged losses.
+* `abort_on_exception`: an exception on any rank prints once and calls
+  ``MPI.Abort``, so the whole job ends instead of hanging in a collective.
+* `check_same_config`: ranks started with different settings fail at start.
+"""
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any
+
+import numpy as np
+
+SYNC_CHECK_EVERY = 100  # MpiAdam checks every 100 calls (spec §7.1)
+
+
+def world():
+    """MPI.COMM_WORLD (a singleton of size 1 when not started by mpirun)."""
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD
+
+
+class RanksDivergedError(RuntimeError):
+    """Parameters differ between ranks: the sync check failed."""
+
+
+class GradientAverager:
+    """The ``grad_reducer`` of `tfppo.learner.Learner` under MPI."""
+
+    def __init__(self, comm):
+        self.comm = comm
+        self.calls = 0
+
+    def __call__(self, flat_grad: np.ndarray, flat_params: np.ndarray) -> np.ndarray:
+        from mpi4py import MPI
+
+        if self.calls % SYNC_CHECK_EVERY == 0:
+            self.check_synced(flat_params)
+        self.calls += 1
+        total = np.empty_like(flat_grad)
+        self.comm.Allreduce(np.ascontiguousarray(flat_grad, dtype=np.float32), total, op=MPI.SUM)
+        return total / np.float32(self.comm.Get_size())
+
+    def check_synced(self, flat_params: np.ndarray) -> None:
+        root = self.comm.bcast(flat_params if self.comm.Get_rank() == 0 else None, root=0)
+        if not np.array_equal(root, flat_params):
+            diff = float(np.max(np.abs(root - flat_params)))
+            raise RanksDivergedError(f"rank {self.comm.Get_rank()} parameters differ from rank 0 at gradient step "
+                                     f"{self.calls} (max |Δθ| = {diff:.3g})")
+
+
+def broadcast_weights(model, comm) -> None:
+    """Rank 0's weights (trainable and not) onto every rank."""
+    model.set_weights(comm.bcast(model.get_weights() if comm.Get_rank() == 0 else None, root=0))
+
+
+def allgather_episodes(episodes: list[tuple[float, int]], comm) -> list[tuple[float, int]]:
+    """Episodes completed this iteration on every rank, rank order ([B] allgather of lens/rets)."""
+    return [episode for rank_episodes in comm.allgather(list(episodes)) for episode in rank_episodes]
+
+
+def mean_over_ranks(values: dict[str, float], comm) -> dict[str, float]:
+    """Average a dict of floats over ranks ([B] ``mpi_moments`` of the evaluation losses)."""
+    keys = sorted(values)
+    local = np.array([values[k] for k in keys], dtype=np.float64)
+    total = np.empty_like(local)
+    from mpi4py import MPI
+
+    comm.Allreduce(local, total, op=MPI.SUM)
+    return dict(zip(keys, (total / comm.Get_size()).tolist()))
+
+
+def sum_over_ranks(value: float, comm) -> float:
+    return float(comm.allreduce(value))
+
+
+def check_same_config(description: dict[str, Any], comm) -> None:
+    """Every rank must run the same configuration; otherwise the Allreduce counts differ."""
+    from tfppo.errors import ConfigError
+
+    mine = repr(sorted(description.items()))
+    everyone = comm.allgather(mine)
+    different = [rank for rank, text in enumerate(everyone) if text != everyone[0]]
+    if different:
+        raise ConfigError(f"MPI ranks {different} were started with a different configuration than rank 0; "
+                          f"every rank needs the same flags")
+
+
+def abort_on_exception(comm, exit_code: int = 1) -> None:
+    """Install an excepthook that prints the error once (from the failing rank) and aborts every rank."""
+    if comm.Get_size() == 1:
+        return
+
+    def hook(exc_type, exc, tb) -> None:
+        from tfppo.errors import ConfigError
+
+        if issubclass(exc_type, ConfigError):
+            sys.stderr.write(f"{sys.argv[0].rsplit('/', 1)[-1]}: error: {exc}\n")
+            code = 2
+        else:
+            sys.stderr.write(f"[rank {comm.Get_rank()}] " + "".join(traceback.format_exception(exc_type, exc, tb)))
+            code = exit_code
+        sys.stderr.flush()
+        comm.Abort(code)
+
+    sys.excepthook = hook

@@ -1,0 +1,185 @@
+"""PPO1: the MPI trainer of Baselines / Stable-Baselines ``pposgd_simple``
+(spec §1.1-1.2, §2.1-2.2, §7.1, §8, §9).
+
+One env per MPI rank; each minibatch gradient is Allreduce-averaged over the
+ranks before the Adam step (inside the compiled update, see `tfppo.learner`).
+Only the loop lives here: lrmult, one segment, GAE, policy-side observation
+statistics, the shared update, episode statistics over all ranks, one log row.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from tfppo import mpi
+from tfppo.algorithm import Algorithm
+from tfppo.config import PPO1Config
+from tfppo.envs import EpisodeTracker, make_vec_env, seed_vec_env
+from tfppo.errors import ConfigError
+from tfppo.learner import MinibatchPlan
+from tfppo.logger import Logger
+from tfppo.rollout import Rollout, Runner, explained_variance
+from tfppo.running_stats import RunningMeanStd
+from tfppo.semantics import Semantics, get_preset
+
+POLICY_OBS_MIN_STD = 0.1  # [B] σ = sqrt(max(sumsq/count − μ², 1e-2)) (spec §5.1)
+POLICY_OBS_PRIOR_COUNT = 1e-2  # [B] sum = 0, sumsq = count = 1e-2: prior mean 0, var 1, weight 1e-2
+
+
+class PPO1(Algorithm):
+    """``tfppo.PPO1("CartPole-v1", timesteps_per_actorbatch=256, max_timesteps=200_000).learn()``.
+
+    Hyperparameters take the ``pposgd_simple`` names (``timesteps_per_actorbatch``,
+    ``clip_param``, ``entcoeff``, ``optim_epochs``, ``optim_stepsize``,
+    ``optim_batchsize``, ``gamma``, ``lam``, ``schedule`` and one of
+    ``max_timesteps/max_episodes/max_iters/max_seconds``); ``adam_epsilon``
+    overrides the Semantics. Run under ``mpirun -n W`` for W workers.
+    """
+
+    algo = "ppo1"
+    config_class = PPO1Config
+    num_envs = 1
+
+    def __init__(self, env: str = "CartPole-v1", *, preset: str = "sb-ppo1", semantics: Semantics | dict | None = None,
+                 adam_epsilon: float | None = None, log_dir: str | os.PathLike | None = None, verbose: int = 1,
+                 comm: Any = None, **hyperparameters: Any):
+        config = PPO1Config.create(env, preset, **hyperparameters)
+        sem = semantics if isinstance(semantics, Semantics) else get_preset(preset).replace(**(semantics or {}))
+        if adam_epsilon is not None:
+            sem = sem.replace(adam_epsilon=float(adam_epsilon))
+        self.comm = comm if comm is not None else mpi.world()
+        rank, self.world_size = self.comm.Get_rank(), self.comm.Get_size()
+        if self.world_size > 1 and sem.target_kl is not None:
+            raise ConfigError("semantics target_kl is per-rank and would desynchronise MPI ranks; use it with one worker")
+        mpi.check_same_config({"config": config.to_dict(), "semantics": sem.to_dict()}, self.comm)
+        reducer = mpi.GradientAverager(self.comm) if self.world_size > 1 else None
+        super().__init__(config, sem, log_dir=log_dir if rank == 0 else None, verbose=verbose if rank == 0 else 0,
+                         rank=rank, grad_reducer=reducer)
+        mpi.broadcast_weights(self.policy, self.comm)  # [B] adam.sync(): rank 0's parameters everywhere
+        self.actor.sync()
+        self.obs_stats = RunningMeanStd(self.policy.obs_mean.shape, epsilon=POLICY_OBS_PRIOR_COUNT) \
+            if self.policy.policy_obs_norm else None
+        self.timesteps_so_far = 0  # the lrmult counter (row 10): exact or completed-episode steps
+        self.episodes_so_far = 0
+        self.iters_so_far = 0
+
+    def minibatch_plan(self) -> MinibatchPlan:
+        cfg = self.config
+        return MinibatchPlan.from_size(cfg.timesteps_per_actorbatch, cfg.optim_batchsize, cfg.optim_epochs)
+
+    def _make_runner(self) -> Runner:
+        venv = make_vec_env(self.config.env, 1)
+        first_obs = seed_vec_env(venv, [self.seeds.env(self.rank)])  # rank r gets global env seed r
+        # The runner's tracker is this rank's; self.tracker holds the episodes of all ranks (spec §8).
+        return Runner(venv, self.actor, self.policy.dist, n_steps=self.config.timesteps_per_actorbatch,
+                      semantics=self.semantics, gamma=self.config.gamma, rng=self.action_rng,
+                      tracker=EpisodeTracker(1), normalizer=self.normalizer, first_obs=first_obs)
+
+    # -- schedule and budget ----------------------------------------------------------
+    def lrmult(self) -> float:
+        """max(1 − timesteps_so_far/max_timesteps, 0) for 'linear', else 1 (spec §7.1), before the rollout."""
+        if self.config.schedule == "constant":
+            return 1.0
+        return max(1.0 - self.timesteps_so_far / self.config.max_timesteps, 0.0)
+
+    def budget_reached(self, elapsed: float) -> bool:
+        """[B]'s top-of-iteration check of the one budget given (spec §9); rank 0 decides for max_seconds."""
+        cfg = self.config
+        if cfg.max_timesteps:
+            return self.timesteps_so_far >= cfg.max_timesteps
+        if cfg.max_episodes:
+            return self.episodes_so_far >= cfg.max_episodes
+        if cfg.max_iters:
+            return self.iters_so_far >= cfg.max_iters
+        return bool(self.comm.bcast(elapsed >= cfg.max_seconds, root=0))
+
+    def _count_timesteps(self, episodes: list[tuple[float, int]]) -> int:
+        """Row 10: [B] adds the lengths of episodes completed this iteration; [SB] adds W·T."""
+        if self.semantics.timestep_counting == "episodes":
+            return sum(length for _, length in episodes)
+        return self.config.timesteps_per_actorbatch * self.world_size
+
+    def _update_policy_obs_stats(self, rollout: Rollout) -> None:
+        """[B] MlpPolicy: after GAE, before old ← new, from all ranks' observations (spec §5.1)."""
+        obs = rollout.obs.reshape(-1, *self.policy.obs_mean.shape).astype(np.float64)
+        self.obs_stats.update_mpi(obs, self.comm if self.world_size > 1 else None)
+        self.policy.obs_mean.assign(self.obs_stats.mean.astype(np.float32))
+        self.policy.obs_std.assign(np.maximum(np.sqrt(self.obs_stats.var), POLICY_OBS_MIN_STD).astype(np.float32))
+
+    # -- loop ---------------------------------------------------------------------------
+    def learn(self) -> "PPO1":
+        """Iterate until the configured budget is reached."""
+        cfg, sem = self.config, self.semantics
+        if self.runner is None:
+            self.runner = self._make_runner()
+        logger = Logger(self.log_dir, stdout=self.verbose > 0, enabled=self.rank == 0,
+                        total_timesteps=cfg.max_timesteps or None)
+        self.write_run_header()
+        t_first = time.perf_counter()
+        with logger:
+            while not self.budget_reached(time.perf_counter() - t_first):
+                t_iter = time.perf_counter()
+                lrmult = self.lrmult()
+                clip = cfg.clip_param * (lrmult if sem.clip_anneal_with_lr else 1.0)  # row 9
+                rollout = self.runner.run()
+                batch, _ = rollout.to_batch(cfg.gamma, cfg.lam)
+                if self.obs_stats is not None:
+                    self._update_policy_obs_stats(rollout)
+                result = self.learner.update(batch, learning_rate=cfg.optim_stepsize * lrmult, clip=clip,
+                                             clip_vf=None, rng=self.shuffle_rng)
+                self.actor.sync()
+                episodes = mpi.allgather_episodes(rollout.episodes, self.comm)
+                self.tracker.extend(episodes)
+                self.episodes_so_far += len(episodes)
+                self.timesteps_so_far += self._count_timesteps(episodes)
+                self.num_timesteps += cfg.timesteps_per_actorbatch * self.world_size
+                self.iters_so_far += 1
+                self.n_updates += 1
+                losses = result.evaluation if sem.eval_pass else result.train
+                if self.world_size > 1:
+                    losses = mpi.mean_over_ranks(losses, self.comm)
+                rank_fps = cfg.timesteps_per_actorbatch / (time.perf_counter() - t_iter)
+                self._log(logger, losses, batch, len(episodes), rank_fps, time.perf_counter() - t_first, lrmult)
+                logger.advance(min(self.timesteps_so_far, cfg.max_timesteps or self.timesteps_so_far))
+        return self
+
+    def _log(self, logger: Logger, losses: dict[str, float], batch, ep_this_iter: int, rank_fps: float,
+             elapsed: float, lrmult: float) -> None:
+        """The pposgd_simple keys (spec §9) plus env-steps/s per rank and in total."""
+        logger.record("loss_pol_surr", losses["policy_loss"])
+        logger.record("loss_pol_entpen", -self.config.entcoeff * losses["entropy"])
+        logger.record("loss_vf_loss", losses["value_loss"])
+        logger.record("loss_kl", losses["kl"])
+        logger.record("loss_ent", losses["entropy"])
+        logger.record("ev_tdlam_before", explained_variance(batch.values, batch.returns))
+        if self.tracker.returns:
+            logger.record("EpLenMean", self.tracker.mean_length())
+            logger.record("EpRewMean", self.tracker.mean_return())
+        logger.record("EpThisIter", ep_this_iter)
+        logger.record("EpisodesSoFar", self.episodes_so_far)
+        logger.record("TimestepsSoFar", self.timesteps_so_far)
+        logger.record("TimeElapsed", elapsed)
+        logger.record("lrmult", lrmult)
+        logger.record("StepsPerSecRank", rank_fps)
+        logger.record("StepsPerSecTotal", rank_fps * self.world_size)
+        self.last_log = logger.dump(self.num_timesteps)
+
+    # -- checkpoint ----------------------------------------------------------------------
+    def save(self, path):
+        """Only rank 0 writes (all ranks hold the same parameters)."""
+        return super().save(path) if self.rank == 0 else None
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"timesteps_so_far": self.timesteps_so_far, "episodes_so_far": self.episodes_so_far,
+                "iters_so_far": self.iters_so_far,
+                "obs_stats": self.obs_stats.state_dict() if self.obs_stats is not None else None}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.timesteps_so_far = int(state.get("timesteps_so_far", 0))
+        self.episodes_so_far = int(state.get("episodes_so_far", 0))
+        self.iters_so_far = int(state.get("iters_so_far", 0))
+        if self.obs_stats is not None and state.get("obs_stats"):
+            self.obs_stats.load_state_dict(state["obs_stats"])
