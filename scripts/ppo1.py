@@ -16,10 +16,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from tfppo.cli import (EXIT_BAD_INPUT, OneLineParser, add_common_flags, network_overrides,  # noqa: E402
                        run_guarded)
 from tfppo.config import BUDGETS, PPO1_PRESET_DEFAULTS, SCHEDULES, PPO1Config  # noqa: E402
+from tfppo import mpi, zoo  # noqa: E402
 from tfppo.errors import ConfigError  # noqa: E402
 from tfppo.semantics import get_preset  # noqa: E402
 
 PROG = "ppo1.py"
+DEFAULT_MAX_TIMESTEPS = 1_000_000  # when no budget flag is given ([SB] total_timesteps has no default)
 
 
 def parse_args(argv: list[str] | None = None):
@@ -47,7 +49,12 @@ def build_config(args) -> tuple[PPO1Config, object]:
     hyper = {name: getattr(args, name) for name in (
         "timesteps_per_actorbatch", "clip_param", "entcoeff", "optim_epochs", "optim_stepsize", "optim_batchsize",
         "gamma", "lam", "schedule", "seed", *BUDGETS)}
+    hyper, from_zoo = zoo.merge(hyper, "ppo1", env, enabled=not args.no_zoo and not args.load_path)
+    if all(hyper[budget] is None for budget in BUDGETS):
+        hyper["max_timesteps"] = DEFAULT_MAX_TIMESTEPS
     config = PPO1Config.create(env, preset, network=network_overrides(args), **hyper)
+    if from_zoo and mpi.world().Get_rank() == 0:
+        print(f"tuned hyperparameters for {env} (tfppo/zoo.py): {', '.join(from_zoo)}", flush=True)
     semantics = get_preset(preset).with_overrides(args.semantics)
     if args.adam_epsilon is not None:
         semantics = semantics.replace(adam_epsilon=args.adam_epsilon)
@@ -66,8 +73,6 @@ def build_config(args) -> tuple[PPO1Config, object]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from tfppo import mpi
-
     comm = mpi.world()
     # Validate on every rank, then agree: rank 0 prints the first error once and all ranks exit 2
     # together, before anything is built or written (no rank is left waiting in a collective).

@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tfppo.cli import OneLineParser, add_common_flags, network_overrides, optional_float, run_guarded  # noqa: E402
 from tfppo.config import PPO2_PRESET_DEFAULTS, PPO2Config  # noqa: E402
+from tfppo import zoo  # noqa: E402
 from tfppo.errors import ConfigError  # noqa: E402
 from tfppo.semantics import get_preset  # noqa: E402
 
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--hidden_sizes do not match the checkpoint's {saved['network']['hidden_sizes']}")
     env = args.env or "CartPole-v1"
     preset = args.preset or "sb-ppo2"
+    hyper, from_zoo = zoo.merge(hyper, "ppo2", env, enabled=not args.no_zoo and not args.load_path)
+    if from_zoo:
+        print(f"tuned hyperparameters for {env} (tfppo/zoo.py): {', '.join(from_zoo)}", flush=True)
     config = PPO2Config.create(env, preset, **{k: v for k, v in hyper.items() if k != "network"},
                                network=hyper["network"])  # validates every flag
     semantics = config.resolve_semantics(get_preset(preset).with_overrides(args.semantics))
