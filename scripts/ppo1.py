@@ -78,13 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     # together, before anything is built or written (no rank is left waiting in a collective).
     try:
         config, semantics = build_config(args)
-        error = None
+        error, description = None, repr((config.to_dict(), semantics.to_dict()))
     except ConfigError as exc:
-        config, semantics, error = None, None, str(exc)
-    errors = [e for e in comm.allgather(error) if e]
-    if errors:
+        error, description = str(exc), ""
+    error = mpi.start_error(error, description, comm)
+    if error:
         if comm.Get_rank() == 0:
-            sys.stderr.write(f"{PROG}: error: {' '.join(errors[0].split())}\n")
+            sys.stderr.write(f"{PROG}: error: {' '.join(error.split())}\n")
         return EXIT_BAD_INPUT
     mpi.abort_on_exception(comm)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Callable, NoReturn
 
@@ -20,7 +21,9 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse whose errors are a single line (no usage block)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+        # Under mpirun every rank parses the same flags; only rank 0 prints the line.
+        rank = os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0"))
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n" if rank == "0" else None)
 
 
 def fail(prog: str, message: str) -> NoReturn:

@@ -13,12 +13,14 @@
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 from typing import Any
 
 import numpy as np
 
 SYNC_CHECK_EVERY = 100  # MpiAdam checks every 100 calls (spec §7.1)
+ABORT_GRACE_SECONDS = 1.0
 
 
 def world():
@@ -82,16 +84,30 @@ def sum_over_ranks(value: float, comm) -> float:
     return float(comm.allreduce(value))
 
 
+def start_error(error: str | None, description: str, comm) -> str | None:
+    """Agree at start: the first rank's validation error, or a config mismatch, or None.
+
+    Every rank calls this (an allgather), so all of them learn the same verdict and
+    can exit together before any collective of training could hang.
+    """
+    gathered = comm.allgather((error, description))
+    errors = [err for err, _ in gathered if err]
+    if errors:
+        return errors[0]
+    different = [rank for rank, (_, desc) in enumerate(gathered) if desc != gathered[0][1]]
+    if different:
+        return (f"MPI ranks {different} were started with a different configuration than rank 0; "
+                f"every rank needs the same flags")
+    return None
+
+
 def check_same_config(description: dict[str, Any], comm) -> None:
     """Every rank must run the same configuration; otherwise the Allreduce counts differ."""
     from tfppo.errors import ConfigError
 
-    mine = repr(sorted(description.items()))
-    everyone = comm.allgather(mine)
-    different = [rank for rank, text in enumerate(everyone) if text != everyone[0]]
-    if different:
-        raise ConfigError(f"MPI ranks {different} were started with a different configuration than rank 0; "
-                          f"every rank needs the same flags")
+    error = start_error(None, repr(sorted(description.items())), comm)
+    if error:
+        raise ConfigError(error)
 
 
 def abort_on_exception(comm, exit_code: int = 1) -> None:
@@ -109,6 +125,7 @@ def abort_on_exception(comm, exit_code: int = 1) -> None:
             sys.stderr.write(f"[rank {comm.Get_rank()}] " + "".join(traceback.format_exception(exc_type, exc, tb)))
             code = exit_code
         sys.stderr.flush()
+        time.sleep(ABORT_GRACE_SECONDS)  # let mpirun's I/O forwarder deliver the message before the kill
         comm.Abort(code)
 
     sys.excepthook = hook

@@ -1,0 +1,41 @@
+"""Under mpirun: a few PPO1 iterations; each rank saves its weights and policy obs statistics.
+
+argv: OUT PRESET ITERS
+"""
+import sys
+
+import numpy as np
+
+import tfppo
+from tfppo import mpi
+
+out, preset, iters = sys.argv[1], sys.argv[2], int(sys.argv[3])
+comm = mpi.world()
+rank = comm.Get_rank()
+agent = tfppo.PPO1("CartPole-v1", preset=preset, timesteps_per_actorbatch=128, optim_batchsize=32, optim_epochs=2,
+                   schedule="constant", max_iters=iters, seed=7, verbose=0)
+observations = []
+original_run = agent._make_runner
+
+
+def recording_runner():
+    runner = original_run()
+    run = runner.run
+
+    def run_and_record():
+        rollout = run()
+        observations.append(rollout.obs.reshape(-1, 4).copy())
+        return rollout
+
+    runner.run = run_and_record
+    return runner
+
+
+agent._make_runner = recording_runner
+agent.learn()
+stats = agent.obs_stats
+np.savez(f"{out}/rank{rank}.npz", *agent.model.get_weights(), obs=np.concatenate(observations),
+         obs_mean=stats.mean if stats else np.zeros(4), obs_var=stats.var if stats else np.ones(4),
+         model_obs_mean=agent.model.obs_mean.numpy() if stats else np.zeros(4),
+         model_obs_std=agent.model.obs_std.numpy() if stats else np.ones(4),
+         n_weights=len(agent.model.get_weights()))

@@ -1,0 +1,104 @@
+"""PPO1 over real MPI: `mpirun -n 2` subprocesses from the venv (spec §7.1, §8)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MPIRUN = shutil.which("mpirun", path=os.path.dirname(sys.executable)) or shutil.which("mpirun")
+pytestmark = pytest.mark.mpi
+
+
+def run_mpi(args: list[str], timeout: float = 180, ranks: int = 2) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS="1")
+    return subprocess.run([MPIRUN, "-n", str(ranks), sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_mpirun_comes_from_the_venv():
+    assert MPIRUN is not None and Path(MPIRUN).exists()
+
+
+def test_averaged_gradient_equals_mean_of_the_two_batch_gradients(tmp_path):
+    result = run_mpi(["tests/mpi_scripts/average_gradient.py", str(tmp_path)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    from tests.mpi_scripts.common import gradient_of_batch, make_batch, make_learner
+
+    learner = make_learner()
+    expected = (gradient_of_batch(learner, make_batch(0)) + gradient_of_batch(learner, make_batch(1))) / 2
+    ranks = [np.load(tmp_path / f"rank{r}.npz") for r in (0, 1)]
+    assert not np.allclose(ranks[0]["local"], ranks[1]["local"])  # the two batches really differ
+    for data in ranks:
+        np.testing.assert_allclose(data["averaged"], expected, rtol=1e-5, atol=1e-7)
+
+
+def _weights(path: Path) -> list[np.ndarray]:
+    data = np.load(path)
+    return [data[f"arr_{i}"] for i in range(int(data["n_weights"]))]
+
+
+def test_parameters_identical_across_ranks_after_training(tmp_path):
+    result = run_mpi(["tests/mpi_scripts/train_ppo1.py", str(tmp_path), "sb-ppo1", "3"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    w0, w1 = _weights(tmp_path / "rank0.npz"), _weights(tmp_path / "rank1.npz")
+    obs0, obs1 = np.load(tmp_path / "rank0.npz")["obs"], np.load(tmp_path / "rank1.npz")["obs"]
+    assert not np.array_equal(obs0, obs1)  # different env seeds per rank: different data
+    for a, b in zip(w0, w1):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_policy_obs_statistics_are_those_of_all_ranks_data(tmp_path):
+    result = run_mpi(["tests/mpi_scripts/train_ppo1.py", str(tmp_path), "baselines-ppo1", "2"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    ranks = [np.load(tmp_path / f"rank{r}.npz") for r in (0, 1)]
+    data = np.concatenate([r["obs"] for r in ranks]).astype(np.float64)
+    # [B] RunningMeanStd prior: sum = 0, sumsq = count = 1e-2 (mean 0, var 1, weight 1e-2), then all data.
+    prior = 1e-2
+    n = prior + len(data)
+    mean = data.sum(axis=0) / n
+    var = (prior * 1.0 + np.square(data).sum(axis=0)) / n - mean**2
+    for r in ranks:
+        np.testing.assert_allclose(r["obs_mean"], mean, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(r["obs_var"], var, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(r["model_obs_std"], np.maximum(np.sqrt(var), 0.1), rtol=1e-6)
+
+
+def test_one_failing_rank_ends_the_job_quickly(tmp_path):
+    start = time.monotonic()
+    result = run_mpi(["scripts/ppo1.py", "--env", "tests.mpi_scripts.exploding_env:ExplodingCartPole",
+                      "--max_iters", "20", "--timesteps_per_actorbatch", "64", "--schedule", "constant",
+                      "--log_dir", str(tmp_path / "run")], timeout=120)
+    elapsed = time.monotonic() - start
+    assert result.returncode != 0
+    assert elapsed < 30, f"job took {elapsed:.1f}s to end"
+    output = result.stdout + result.stderr
+    assert output.count("RuntimeError: boom on rank 1") == 1, output[-3000:]
+
+
+def test_ranks_with_different_configurations_stop_at_start(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    common = ["scripts/ppo1.py", "--max_iters", "1", "--log_dir", str(tmp_path / "run")]
+    result = subprocess.run([MPIRUN, "-n", "1", sys.executable, *common, "--seed", "0", ":",
+                             "-n", "1", sys.executable, *common, "--seed", "1"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.count("different configuration") == 1
+    assert "[1]" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_flag_under_mpirun_prints_once_and_exits_2(tmp_path):
+    result = run_mpi(["scripts/ppo1.py", "--optim_epochs", "0", "--max_iters", "1", "--log_dir", str(tmp_path / "r")],
+                     timeout=120)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("ppo1.py: error:")]
+    assert len(lines) == 1 and "--optim_epochs" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "r").exists()
