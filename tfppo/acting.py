@@ -10,7 +10,7 @@ the same actions; a test holds them equal.
 """
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -94,9 +94,21 @@ def make_actor(model: ActorCritic) -> Actor:
     return CompiledActor(model) if model.is_image else NumpyActor(model)
 
 
-def act(actor: Actor, dist, obs: np.ndarray, rng: np.random.Generator,
+def act(actor: Actor, dist, obs: np.ndarray, rng: np.random.Generator | Sequence[np.random.Generator],
         deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sample (or take the mode of) actions: returns (actions, values, neglogp)."""
+    """Sample (or take the mode of) actions: returns (actions, values, neglogp).
+
+    ``rng`` may be one generator for the whole batch or one per row (env): per-env
+    streams make env *i* of a PPO2 process and MPI rank *i* of PPO1 draw the same
+    actions from the same observations (matched seeds, `tfppo.seeding`).
+    """
     params, values = actor.forward(obs)
-    actions, neglogp = dist.mode_numpy(params) if deterministic else dist.sample_numpy(params, rng)
+    if deterministic:
+        actions, neglogp = dist.mode_numpy(params)
+    elif isinstance(rng, np.random.Generator):
+        actions, neglogp = dist.sample_numpy(params, rng)
+    else:
+        rows = [dist.sample_numpy(params[i:i + 1], env_rng) for i, env_rng in enumerate(rng)]
+        actions = np.concatenate([a for a, _ in rows])
+        neglogp = np.concatenate([n for _, n in rows])
     return actions, values, neglogp.astype(np.float32)

@@ -59,14 +59,21 @@ class Algorithm:
                                grad_reducer=grad_reducer)
         self.normalizer = self._make_normalizer()
         self.tracker = EpisodeTracker(self.num_envs)
-        self.action_rng = self.seeds.actions(rank)
+        # one action stream per global env index: PPO2 envs 0..N-1 in a process, PPO1 rank r (seeding.py)
+        self.action_rngs = [self.seeds.actions(self.first_env_index + i) for i in range(self.num_envs)]
         self.shuffle_rng = self.seeds.shuffles(rank)
+        self.predict_rng = self.seeds.predict()
         self.num_timesteps = 0
         self.n_updates = 0
         self.runner: Runner | None = None  # built on the first learn(): loading for predict needs no envs
 
     # -- to be provided by the trainer -------------------------------------------------
     num_envs: int
+
+    @property
+    def first_env_index(self) -> int:
+        """Global index of this process's first env (PPO1: the rank; PPO2: 0)."""
+        return self.rank
 
     def minibatch_plan(self) -> MinibatchPlan:
         raise NotImplementedError
@@ -92,7 +99,7 @@ class Algorithm:
         batch = obs[None] if single else obs
         if self.normalizer is not None:
             batch = self.normalizer.normalize_obs(batch, update=False)
-        actions, _, _ = act(self.actor, self.policy.dist, batch, self.action_rng, deterministic)
+        actions, _, _ = act(self.actor, self.policy.dist, batch, self.predict_rng, deterministic)
         return actions[0] if single else actions
 
     def close(self) -> None:
@@ -118,7 +125,8 @@ class Algorithm:
             "normalizer": self.normalizer.state_dict() if self.normalizer is not None else None,
             "tracker": self.tracker.state_dict(),
             "counters": {"num_timesteps": self.num_timesteps, "n_updates": self.n_updates},
-            "rng": {"actions": self.action_rng.bit_generator.state, "shuffles": self.shuffle_rng.bit_generator.state},
+            "rng": {"actions": [rng.bit_generator.state for rng in self.action_rngs],
+                    "shuffles": self.shuffle_rng.bit_generator.state},
             "extra": self.extra_state(),
         }
         return checkpoint.save(path, self.policy, self.learner.optimizer, meta)
@@ -132,7 +140,8 @@ class Algorithm:
         self.tracker.load_state_dict(meta["tracker"])
         self.num_timesteps = int(meta["counters"]["num_timesteps"])
         self.n_updates = int(meta["counters"]["n_updates"])
-        self.action_rng.bit_generator.state = meta["rng"]["actions"]
+        for rng, state in zip(self.action_rngs, meta["rng"]["actions"]):
+            rng.bit_generator.state = state
         self.shuffle_rng.bit_generator.state = meta["rng"]["shuffles"]
         self.load_extra_state(meta.get("extra") or {})
 

@@ -42,6 +42,11 @@ PPO2_PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
     "sb-ppo2": dict(n_steps=128, nminibatches=4, noptepochs=4, learning_rate="2.5e-4", cliprange="0.2",
                     ent_coef=0.01, gamma=0.99, lam=0.95),
 }
+# PPO1 presets under the PPO2 trainer take the sizes of their PPO2 counterpart ([B] run_mujoco PPO1 and
+# [B] mujoco() PPO2 already agree on batch, minibatch, epochs, lr and clip: spec §10).
+PPO2_PRESET_DEFAULTS["baselines-ppo1"] = PPO2_PRESET_DEFAULTS["baselines-ppo2-mujoco"]
+PPO2_PRESET_DEFAULTS["equivalent"] = PPO2_PRESET_DEFAULTS["baselines-ppo2-mujoco"]
+PPO2_PRESET_DEFAULTS["sb-ppo1"] = PPO2_PRESET_DEFAULTS["sb-ppo2"]
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -178,6 +183,10 @@ PPO1_PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
     "sb-ppo1": dict(timesteps_per_actorbatch=256, clip_param=0.2, entcoeff=0.01, optim_epochs=4,
                     optim_stepsize=1e-3, optim_batchsize=64, gamma=0.99, lam=0.95, schedule="linear"),
 }
+PPO1_PRESET_DEFAULTS["equivalent"] = PPO1_PRESET_DEFAULTS["baselines-ppo1"]
+PPO1_PRESET_DEFAULTS["baselines-ppo2"] = PPO1_PRESET_DEFAULTS["baselines-ppo1"]
+PPO1_PRESET_DEFAULTS["baselines-ppo2-mujoco"] = PPO1_PRESET_DEFAULTS["baselines-ppo1"]
+PPO1_PRESET_DEFAULTS["sb-ppo2"] = PPO1_PRESET_DEFAULTS["sb-ppo1"]
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ class PPO1(Algorithm):
         first_obs = seed_vec_env(venv, [self.seeds.env(self.rank)])  # rank r gets global env seed r
         # The runner's tracker is this rank's; self.tracker holds the episodes of all ranks (spec §8).
         return Runner(venv, self.actor, self.policy.dist, n_steps=self.config.timesteps_per_actorbatch,
-                      semantics=self.semantics, gamma=self.config.gamma, rng=self.action_rng,
+                      semantics=self.semantics, gamma=self.config.gamma, rng=self.action_rngs,
                       tracker=EpisodeTracker(1), normalizer=self.normalizer, first_obs=first_obs)
 
     # -- schedule and budget ----------------------------------------------------------

@@ -55,7 +55,7 @@ class PPO2(Algorithm):
         venv = make_vec_env(cfg.env, cfg.num_envs, vectorization=cfg.vectorization)
         first_obs = seed_vec_env(venv, self.seeds.envs(0, cfg.num_envs))
         return Runner(venv, self.actor, self.policy.dist, n_steps=cfg.n_steps, semantics=self.semantics,
-                      gamma=cfg.gamma, rng=self.action_rng, tracker=self.tracker, normalizer=self.normalizer,
+                      gamma=cfg.gamma, rng=self.action_rngs, tracker=self.tracker, normalizer=self.normalizer,
                       first_obs=first_obs)
 
     def _clip_ranges(self, frac: float) -> tuple[float, float | None]:

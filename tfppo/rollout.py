@@ -71,7 +71,7 @@ class Runner:
     """Collects ``n_steps`` from every env of a gymnasium vector env (SAME_STEP autoreset)."""
 
     def __init__(self, venv, actor: Actor, dist, *, n_steps: int, semantics: Semantics, gamma: float,
-                 rng: np.random.Generator, tracker: EpisodeTracker, normalizer: VecNormalize | None,
+                 rng: list[np.random.Generator], tracker: EpisodeTracker, normalizer: VecNormalize | None,
                  first_obs: np.ndarray):
         self.venv, self.actor, self.dist = venv, actor, dist
         self.n_steps, self.semantics, self.gamma = n_steps, semantics, gamma

@@ -6,7 +6,8 @@ Each purpose gets its own stream from ``numpy.random.SeedSequence([seed, purpose
   so matched runs start from the same network);
 * ``env(i)``   : the reset seed of global env *i*; PPO2's env *i* in a process and
   PPO1's rank *i* get the same seed, so their first observations match;
-* ``actions(i)``: the action-sampling generator of process/rank *i*;
+* ``actions(i)``: the action-sampling generator of global env *i* (PPO2's env *i*,
+  PPO1's rank *i*), so matched runs draw the same actions from the same observations;
 * ``shuffles(i)``: the minibatch-shuffle generator of process/rank *i*.
 
 Streams are independent of each other, so changing e.g. the number of epochs
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_PURPOSES = {"weights": 0, "env": 1, "actions": 2, "shuffles": 3}
+_PURPOSES = {"weights": 0, "env": 1, "actions": 2, "shuffles": 3, "predict": 4}
 
 
 @dataclass(frozen=True)
@@ -42,3 +43,7 @@ class RunSeeds:
 
     def shuffles(self, index: int = 0) -> np.random.Generator:
         return np.random.default_rng(self._state("shuffles", index))
+
+    def predict(self) -> np.random.Generator:
+        """Stochastic ``predict`` calls draw from their own stream, never the training one."""
+        return np.random.default_rng(self._state("predict"))

@@ -14,6 +14,10 @@ Presets reproduce the original code paths:
 * ``sb-ppo2``               [SB] ``PPO2`` with ``MlpPolicy`` (separate towers).
 * ``baselines-ppo1``        [B] ``pposgd_simple`` with ``MlpPolicy``.
 * ``sb-ppo1``               [SB] ``PPO1``.
+* ``equivalent``            the meeting point where PPO1 and PPO2 make identical updates.
+
+Every preset runs under either trainer: the record says how an update is
+computed, the trainer only how data is collected and gradients averaged.
 """
 from __future__ import annotations
 
@@ -194,6 +198,12 @@ PRESETS: dict[str, Semantics] = {
     # [SB] PPO1: orthogonal init, no obs normalisation, runner clips actions, value recomputed
     # after the update but the action at index 0 stale, clip annealed with lrmult, exact counter (§2.2, §5.2, §8).
     "sb-ppo1": _PPO1.replace(first_sample="stale_action", clip_anneal_with_lr=True, timestep_counting="exact"),
+    # One update rule for both trainers (spec §10 "Equivalence configuration"): PPO1's loss (whole-batch
+    # advantages, MSE value loss of weight 1 ≡ PPO2 cliprange_vf<0 with vf_coef 2, no gradient clipping)
+    # on PPO2's data path (stored behaviour log-probs, index 0 sampled with the current parameters),
+    # separate orthogonal towers, no normalisation. With one PPO1 worker and one PPO2 env of the same
+    # sizes and seed, the two trainers make the same updates (tests/test_equivalence.py).
+    "equivalent": _PPO1.replace(adv_norm_eps=1e-8, old_logp="stored", eval_pass=False),
 }
 
 
