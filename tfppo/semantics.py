@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Literal, Optional, get_args, get_origin, get_type_hints
 
@@ -170,10 +171,16 @@ def parse_field_value(name: str, raw: str) -> Any:
 
 def _check_field(name: str, value: Any) -> None:
     hint = _hints()[name]
-    if get_origin(hint) is Literal and value not in get_args(hint):
-        raise ConfigError(f"semantics {name}={value!r} is invalid; allowed: {allowed_values(name)}")
-    if hint is bool and not isinstance(value, bool):
-        raise ConfigError(f"semantics {name}={value!r} is invalid; allowed: true|false")
+    if get_origin(hint) is Literal:
+        if value not in get_args(hint):
+            raise ConfigError(f"semantics {name}={value!r} is invalid; allowed: {allowed_values(name)}")
+    elif hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"semantics {name}={value!r} is invalid; allowed: true|false")
+    elif value is not None or type(None) not in get_args(hint):
+        # numbers: real and finite (a NaN would slip through every "<= 0" check below)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"semantics {name}={value!r} is invalid; allowed: {allowed_values(name)}")
 
 
 _PPO2 = Semantics()
