@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tfppo.cli import (EXIT_BAD_INPUT, OneLineParser, add_common_flags, network_overrides,  # noqa: E402
-                       run_guarded)
+                       resume_config, run_guarded)
 from tfppo.config import BUDGETS, PPO1_PRESET_DEFAULTS, SCHEDULES, PPO1Config  # noqa: E402
 from tfppo import mpi, zoo  # noqa: E402
 from tfppo.errors import ConfigError  # noqa: E402
@@ -44,30 +44,30 @@ def parse_args(argv: list[str] | None = None):
 
 def build_config(args) -> tuple[PPO1Config, object]:
     """Validate every flag; returns (config, semantics) or raises ConfigError."""
-    env = args.env or "CartPole-v1"
-    preset = args.preset or "sb-ppo1"
     hyper = {name: getattr(args, name) for name in (
         "timesteps_per_actorbatch", "clip_param", "entcoeff", "optim_epochs", "optim_stepsize", "optim_batchsize",
         "gamma", "lam", "schedule", "seed", *BUDGETS)}
-    hyper, from_zoo = zoo.merge(hyper, "ppo1", env, enabled=not args.no_zoo and not args.load_path)
+    hyper["network"] = network_overrides(args)
+    from tfppo.envs import resolve_env
+
+    if args.load_path:
+        given = dict(hyper, env=args.env, preset=args.preset, semantics=args.semantics,
+                     adam_epsilon=args.adam_epsilon)
+        config = resume_config(args.load_path, "ppo1", PPO1Config, given, BUDGETS)
+        resolve_env(config.env)
+        return config, None
+    env = args.env or "CartPole-v1"
+    preset = args.preset or "sb-ppo1"
+    hyper, from_zoo = zoo.merge(hyper, "ppo1", env, enabled=not args.no_zoo)
     if all(hyper[budget] is None for budget in BUDGETS):
         hyper["max_timesteps"] = DEFAULT_MAX_TIMESTEPS
-    config = PPO1Config.create(env, preset, network=network_overrides(args), **hyper)
+    config = PPO1Config.create(env, preset, **hyper)
     if from_zoo and mpi.world().Get_rank() == 0:
         print(f"tuned hyperparameters for {env} (tfppo/zoo.py): {', '.join(from_zoo)}", flush=True)
     semantics = get_preset(preset).with_overrides(args.semantics)
     if args.adam_epsilon is not None:
         semantics = semantics.replace(adam_epsilon=args.adam_epsilon)
-    from tfppo import checkpoint
-    from tfppo.envs import resolve_env
-
     resolve_env(env)
-    if args.load_path:
-        meta = checkpoint.read_meta(args.load_path)
-        if meta["algo"] != "ppo1":
-            raise ConfigError(f"--load_path {args.load_path!r} holds a {meta['algo']} checkpoint; ppo1.py needs ppo1")
-        if meta["config"]["env"] != env:
-            raise ConfigError(f"--env {env} does not match the checkpoint's env {meta['config']['env']}")
     return config, semantics
 
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     # together, before anything is built or written (no rank is left waiting in a collective).
     try:
         config, semantics = build_config(args)
-        error, description = None, repr((config.to_dict(), semantics.to_dict()))
+        error, description = None, repr((config.to_dict(), semantics and semantics.to_dict()))
     except ConfigError as exc:
         error, description = str(exc), ""
     error = mpi.start_error(error, description, comm)
@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     kwargs = {k: v for k, v in config.to_dict().items() if k not in ("env", "preset")}
     if args.load_path:
         agent = tfppo.load(args.load_path, log_dir=log_dir, verbose=args.verbose)
+        agent.config = config  # the checkpoint's config with the new budget
     else:
         agent = tfppo.PPO1(config.env, preset=config.preset, semantics=semantics, log_dir=log_dir,
                            verbose=args.verbose, **kwargs)

@@ -14,10 +14,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfppo.cli import OneLineParser, add_common_flags, network_overrides, optional_float, run_guarded  # noqa: E402
+from tfppo.cli import (OneLineParser, add_common_flags, network_overrides, optional_float,  # noqa: E402
+                       resume_config, run_guarded)
 from tfppo.config import PPO2_PRESET_DEFAULTS, PPO2Config  # noqa: E402
 from tfppo import zoo  # noqa: E402
-from tfppo.errors import ConfigError  # noqa: E402
 from tfppo.semantics import get_preset  # noqa: E402
 
 PROG = "ppo2.py"
@@ -51,30 +51,25 @@ def main(argv: list[str] | None = None) -> int:
                  cliprange=args.cliprange, cliprange_vf=args.cliprange_vf, ent_coef=args.ent_coef,
                  gamma=args.gamma, lam=args.lam, total_timesteps=args.total_timesteps, seed=args.seed,
                  network=network_overrides(args))
-    from tfppo import checkpoint
     from tfppo.envs import resolve_env
 
     if args.load_path:
-        meta = checkpoint.read_meta(args.load_path)
-        if meta["algo"] != "ppo2":
-            raise ConfigError(f"--load_path {args.load_path!r} holds a {meta['algo']} checkpoint; ppo2.py needs ppo2")
-        saved = meta["config"]
-        if args.env and args.env != saved["env"]:
-            raise ConfigError(f"--env {args.env} does not match the checkpoint's env {saved['env']}")
-        if hyper["network"] and hyper["network"]["hidden_sizes"] != tuple(saved["network"]["hidden_sizes"]):
-            raise ConfigError(f"--hidden_sizes do not match the checkpoint's {saved['network']['hidden_sizes']}")
-    env = args.env or "CartPole-v1"
-    preset = args.preset or "sb-ppo2"
-    hyper, from_zoo = zoo.merge(hyper, "ppo2", env, enabled=not args.no_zoo and not args.load_path)
-    if from_zoo:
-        print(f"tuned hyperparameters for {env} (tfppo/zoo.py): {', '.join(from_zoo)}", flush=True)
-    config = PPO2Config.create(env, preset, **{k: v for k, v in hyper.items() if k != "network"},
-                               network=hyper["network"])  # validates every flag
-    semantics = config.resolve_semantics(get_preset(preset).with_overrides(args.semantics))
-    if args.vf_coef is not None:
-        semantics = semantics.replace(vf_coef=args.vf_coef)
-    if args.max_grad_norm is not FROM_PRESET:
-        semantics = semantics.replace(max_grad_norm=args.max_grad_norm)
+        given = dict(hyper, env=args.env, preset=args.preset, semantics=args.semantics, vf_coef=args.vf_coef,
+                     max_grad_norm=None if args.max_grad_norm is FROM_PRESET else args.max_grad_norm)
+        config = resume_config(args.load_path, "ppo2", PPO2Config, given, ("total_timesteps",))
+        env, preset, semantics = config.env, config.preset, None
+    else:
+        env = args.env or "CartPole-v1"
+        preset = args.preset or "sb-ppo2"
+        hyper, from_zoo = zoo.merge(hyper, "ppo2", env, enabled=not args.no_zoo)
+        if from_zoo:
+            print(f"tuned hyperparameters for {env} (tfppo/zoo.py): {', '.join(from_zoo)}", flush=True)
+        config = PPO2Config.create(env, preset, **hyper)  # validates every flag
+        semantics = config.resolve_semantics(get_preset(preset).with_overrides(args.semantics))
+        if args.vf_coef is not None:
+            semantics = semantics.replace(vf_coef=args.vf_coef)
+        if args.max_grad_norm is not FROM_PRESET:
+            semantics = semantics.replace(max_grad_norm=args.max_grad_norm)
     resolve_env(env)  # unknown env / missing extra: one line, before anything is built
 
     from tfppo.device import configure_tensorflow

@@ -84,7 +84,7 @@ def test_one_failing_rank_ends_the_job_quickly(tmp_path):
 
 def test_ranks_with_different_configurations_stop_at_start(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    common = ["scripts/ppo1.py", "--max_iters", "1", "--log_dir", str(tmp_path / "run")]
+    common = ["scripts/ppo1.py", "--max_iters", "1", "--schedule", "constant", "--log_dir", str(tmp_path / "run")]
     result = subprocess.run([MPIRUN, "-n", "1", sys.executable, *common, "--seed", "0", ":",
                              "-n", "1", sys.executable, *common, "--seed", "1"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)

@@ -23,6 +23,7 @@ FORMAT_VERSION = 1
 WEIGHTS = "model.weights.h5"
 OPTIMIZER = "optimizer.npz"
 AGENT = "agent.json"
+REQUIRED_KEYS = ("config", "semantics", "tracker", "counters", "rng")
 
 
 def write_atomic_dir(path: str | os.PathLike, write) -> Path:
@@ -65,6 +66,9 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION or meta.get("algo") not in ("ppo1", "ppo2"):
         raise ConfigError(f"--load_path {str(path)!r}: unsupported checkpoint format; expected format "
                           f"{FORMAT_VERSION} from ppo1 or ppo2")
+    missing = [key for key in REQUIRED_KEYS if not isinstance(meta.get(key), dict)]
+    if missing:
+        raise ConfigError(f"--load_path {str(path)!r}: corrupt {AGENT} (missing or invalid: {', '.join(missing)})")
     return meta
 
 

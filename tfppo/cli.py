@@ -96,3 +96,29 @@ def run_guarded(prog: str, main: Callable[[], int]) -> int:
         return main()
     except ConfigError as exc:
         fail(prog, str(exc))
+
+
+def resume_config(load_path: str, algo: str, config_class, given: dict[str, Any], budgets: tuple[str, ...]):
+    """The checkpoint's config for ``--load_path``; only the budget flags may change when continuing.
+
+    Any other hyperparameter, preset or semantics flag would silently disagree with the
+    saved network and optimiser state, so it is refused with a one-line error.
+    """
+    from tfppo import checkpoint
+
+    meta = checkpoint.read_meta(load_path)
+    if meta["algo"] != algo:
+        raise ConfigError(f"--load_path {load_path!r} holds a {meta['algo']} checkpoint; this script needs {algo}")
+    saved = dict(meta["config"])
+    if given.get("env") not in (None, saved.get("env")):
+        raise ConfigError(f"--env {given['env']} does not match the checkpoint's env {saved.get('env')}")
+    changed = sorted(k for k, v in given.items() if v not in (None, [], False) and k not in (*budgets, "env"))
+    if changed:
+        raise ConfigError(f"--{changed[0]} cannot be changed when continuing from --load_path (only "
+                          f"--{', --'.join(budgets)})")
+    if any(given.get(b) is not None for b in budgets):
+        saved.update({b: given.get(b) or 0 for b in budgets})
+    try:
+        return config_class.from_dict(saved)
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f"--load_path {load_path!r}: corrupt config in the checkpoint ({exc})") from None

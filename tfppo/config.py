@@ -26,6 +26,10 @@ class NetworkConfig:
     activation: str = "tanh"
 
     def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        except (TypeError, ValueError):
+            raise ConfigError(f"--hidden_sizes must be positive integers, got {self.hidden_sizes!r}") from None
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"--activation {self.activation!r} is invalid; allowed: {', '.join(ACTIVATIONS)}")
         if not self.hidden_sizes or any(int(h) <= 0 for h in self.hidden_sizes):

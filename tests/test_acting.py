@@ -1,0 +1,207 @@
+"""The acting path (NumPy and compiled TF) equals the Keras model it stands in for.
+
+The rollout never calls the Keras model: it acts through `NumpyActor` (MLPs)
+or `CompiledActor` (CNNs). These tests hold both to ``model(obs)`` for every
+action-space kind, both tower layouts and both activations, and check that a
+weight change reaches them (NumPy only after ``sync()``).
+"""
+from __future__ import annotations
+
+import itertools
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfppo.acting import CompiledActor, NumpyActor, act, make_actor
+from tfppo.config import NetworkConfig
+from tfppo.policy import ActorCritic
+
+OBS = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
+ACTION_SPACES = {
+    "discrete": gym.spaces.Discrete(4),
+    "box": gym.spaces.Box(-1.0, 1.0, (3,), np.float32),
+    "multidiscrete": gym.spaces.MultiDiscrete([3, 2, 4]),
+    "multibinary": gym.spaces.MultiBinary(3),
+}
+CASES = list(itertools.product(ACTION_SPACES, [False, True], ["tanh", "relu"]))
+CASE_IDS = [f"{a}-{'shared' if s else 'separate'}-{act_}" for a, s, act_ in CASES]
+PARAM_SIZE = {"discrete": 4, "box": 6, "multidiscrete": 9, "multibinary": 3}
+
+
+def _model(action: str, shared: bool, activation: str, seed: int = 0, obs_space=OBS, **kw) -> ActorCritic:
+    model = ActorCritic(obs_space, ACTION_SPACES[action], network=NetworkConfig((32, 16), activation),
+                        shared_towers=shared, seed=seed, **kw)
+    # Non-zero biases and log-std, and larger heads, so every term of the forward pass matters.
+    rng = np.random.default_rng(seed + 100)
+    for var in model.trainable_variables:
+        if "bias" in var.path or "logstd" in var.path:
+            var.assign(rng.normal(scale=0.3, size=var.shape).astype(np.float32))
+    for head in (model.pi_head, model.vf_head):
+        head.kernel.assign(head.kernel.numpy() * 10.0)
+    return model
+
+
+def _obs(n: int = 16, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(scale=2.0, size=(n, 5)).astype(np.float32)
+
+
+def assert_close(got, want, msg: str = "") -> None:
+    """rtol 1e-5, plus float32 round-off of the largest output (cancellation in the last layer)."""
+    want = np.asarray(want, np.float64)
+    scale = max(1.0, float(np.max(np.abs(want))))
+    np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=1e-5, atol=1e-6 * scale, err_msg=msg)
+
+
+def _perturb(model: ActorCritic, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for var in model.trainable_variables:
+        var.assign(var.numpy() + rng.normal(scale=0.2, size=var.shape).astype(np.float32))
+
+
+@pytest.mark.parametrize("action,shared,activation", CASES, ids=CASE_IDS)
+def test_actors_equal_keras_model(action, shared, activation):
+    model = _model(action, shared, activation)
+    obs = _obs()
+    ref_params, ref_value = (t.numpy() for t in model(tf.constant(obs)))
+    assert ref_params.shape == (16, PARAM_SIZE[action]) and ref_value.shape == (16,)
+    assert np.std(ref_value) > 1e-3 and np.std(ref_params) > 1e-3  # a non-degenerate comparison
+    for actor in (NumpyActor(model), CompiledActor(model)):
+        params, value = actor.forward(obs)
+        assert params.dtype == np.float32 and value.dtype == np.float32
+        assert params.shape == ref_params.shape and value.shape == ref_value.shape
+        assert_close(params, ref_params, type(actor).__name__)
+        assert_close(value, ref_value, type(actor).__name__)
+
+
+@pytest.mark.parametrize("action,shared,activation", CASES, ids=CASE_IDS)
+def test_weight_change_reaches_actors(action, shared, activation):
+    model = _model(action, shared, activation, seed=1)
+    obs = _obs(seed=1)
+    numpy_actor, compiled_actor = NumpyActor(model), CompiledActor(model)
+    old_params, old_value = (t.numpy() for t in model(tf.constant(obs)))
+    compiled_actor.forward(obs)  # trace before the change: the traced function must read live variables
+    _perturb(model, seed=2)
+    new_params, new_value = (t.numpy() for t in model(tf.constant(obs)))
+    assert not np.allclose(new_value, old_value, atol=1e-3)
+
+    # NumPy actor holds a copy of the weights: unchanged until sync().
+    stale_params, stale_value = numpy_actor.forward(obs)
+    assert_close(stale_value, old_value)
+    assert_close(stale_params, old_params)
+    numpy_actor.sync()
+    for actor in (numpy_actor, compiled_actor):
+        params, value = actor.forward(obs)
+        assert_close(params, new_params, type(actor).__name__)
+        assert_close(value, new_value, type(actor).__name__)
+
+
+@pytest.mark.parametrize("action", list(ACTION_SPACES))
+def test_act_numpy_and_compiled_give_same_actions(action):
+    model = _model(action, False, "tanh", seed=3)
+    dist = model.dist
+    obs = _obs(n=64, seed=3)
+    numpy_actor, compiled_actor = NumpyActor(model), CompiledActor(model)
+    a1, v1, n1 = act(numpy_actor, dist, obs, np.random.default_rng(42))
+    a2, v2, n2 = act(compiled_actor, dist, obs, np.random.default_rng(42))
+    assert a1.shape == a2.shape == (64, *dist.action_shape)
+    assert a1.dtype == a2.dtype == dist.action_dtype
+    if action == "box":
+        assert_close(a1, a2)
+    else:
+        np.testing.assert_array_equal(a1, a2)
+    assert_close(v1, v2)
+    np.testing.assert_allclose(n1, n2, rtol=1e-5, atol=1e-5)
+    ref_params, ref_value = model(tf.constant(obs))
+    assert_close(v1, ref_value.numpy())
+    # The returned neglogp is that of the returned actions under the model's distribution (TF maths).
+    np.testing.assert_allclose(n1, dist.neglogp(ref_params, tf.constant(a1)).numpy(), rtol=1e-4, atol=1e-4)
+    # Sampling really is random: another seed gives other actions; the same seed repeats.
+    a3, _, _ = act(numpy_actor, dist, obs, np.random.default_rng(43))
+    assert not np.array_equal(a1, a3)
+    a4, _, _ = act(numpy_actor, dist, obs, np.random.default_rng(42))
+    np.testing.assert_array_equal(a1, a4)
+
+    # Deterministic acting: the mode, identical on both paths and needing no randomness.
+    d1, _, _ = act(numpy_actor, dist, obs, np.random.default_rng(0), deterministic=True)
+    d2, _, _ = act(compiled_actor, dist, obs, np.random.default_rng(1), deterministic=True)
+    params = ref_params.numpy()
+    expected = {
+        "discrete": lambda: np.argmax(params, axis=-1),
+        "box": lambda: params[:, :3],
+        "multidiscrete": lambda: np.stack([np.argmax(params[:, 0:3], -1), np.argmax(params[:, 3:5], -1),
+                                           np.argmax(params[:, 5:9], -1)], axis=-1),
+        "multibinary": lambda: (params > 0).astype(np.int64),
+    }[action]()
+    if action == "box":
+        assert_close(d1, expected)
+        assert_close(d2, expected)
+    else:
+        np.testing.assert_array_equal(d1, expected)
+        np.testing.assert_array_equal(d2, expected)
+
+
+def test_numpy_actor_with_discrete_observations_and_policy_obs_norm():
+    """The other input paths of the NumPy forward: one-hot states, and PPO1's in-graph obs filter."""
+    model = _model("discrete", False, "tanh", obs_space=gym.spaces.Discrete(7))
+    states = np.array([0, 6, 3, 3, 1], np.int64)
+    ref = [t.numpy() for t in model(tf.constant(states))]
+    for actor in (NumpyActor(model), CompiledActor(model)):
+        for got, want in zip(actor.forward(states), ref):
+            assert_close(got, want)
+
+    model = _model("box", True, "relu", policy_obs_norm=True)
+    model.obs_mean.assign(np.array([0.5, -1.0, 0.0, 2.0, 0.1], np.float32))
+    model.obs_std.assign(np.array([0.2, 3.0, 1.0, 0.5, 0.05], np.float32))
+    obs = _obs(seed=4)
+    ref = [t.numpy() for t in model(tf.constant(obs))]
+    numpy_actor = NumpyActor(model)
+    for actor in (numpy_actor, CompiledActor(model)):
+        for got, want in zip(actor.forward(obs), ref):
+            assert_close(got, want)
+    # New statistics reach the NumPy actor at sync().
+    model.obs_mean.assign(np.zeros(5, np.float32))
+    numpy_actor.sync()
+    ref = [t.numpy() for t in model(tf.constant(obs))]
+    for got, want in zip(numpy_actor.forward(obs), ref):
+        assert_close(got, want)
+
+
+def test_make_actor_picks_numpy_for_mlp_and_compiled_for_images():
+    mlp = _model("discrete", False, "tanh")
+    assert isinstance(make_actor(mlp), NumpyActor)
+    image = ActorCritic(gym.spaces.Box(0, 255, (84, 84, 4), np.uint8), gym.spaces.Discrete(3), seed=0)
+    actor = make_actor(image)
+    assert isinstance(actor, CompiledActor)
+    with pytest.raises(ValueError):
+        NumpyActor(image)
+    obs = np.random.default_rng(0).integers(0, 256, size=(2, 84, 84, 4), dtype=np.uint8)
+    params, value = actor.forward(obs)
+    ref_params, ref_value = image(tf.constant(obs))
+    assert_close(params, ref_params.numpy())
+    assert_close(value, ref_value.numpy())
+
+
+@pytest.mark.parametrize("action", list(ACTION_SPACES))
+def test_act_with_one_generator_per_env(action):
+    """Per-env streams: row i is sampled from generator i alone, on both acting paths."""
+    model = _model(action, True, "relu", seed=5)
+    dist = model.dist
+    obs = _obs(n=4, seed=5)
+    streams = lambda: [np.random.default_rng(1000 + i) for i in range(4)]
+    a_np, v_np, n_np = act(NumpyActor(model), dist, obs, streams())
+    a_tf, v_tf, n_tf = act(CompiledActor(model), dist, obs, streams())
+    assert a_np.shape == (4, *dist.action_shape)
+    if action == "box":
+        assert_close(a_np, a_tf)
+    else:
+        np.testing.assert_array_equal(a_np, a_tf)
+    assert_close(v_np, v_tf)
+    np.testing.assert_allclose(n_np, n_tf, rtol=1e-5, atol=1e-5)
+    # Row i alone with a fresh generator i gives the same action: no stream is shared between envs.
+    actor = NumpyActor(model)
+    for i in range(4):
+        a_i, _, n_i = act(actor, dist, obs[i:i + 1], np.random.default_rng(1000 + i))
+        np.testing.assert_array_equal(a_i[0], a_np[i])
+        np.testing.assert_allclose(n_i[0], n_np[i], rtol=1e-6)
