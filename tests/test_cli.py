@@ -179,3 +179,46 @@ def test_dict_action_env_is_importable_and_really_dict():
     env = DictActionEnv()
     obs, _ = env.reset(seed=0)
     assert obs.shape == (3,) and isinstance(env.action_space, spaces.Dict)
+
+
+PPO1_BASE = ["--env", "CartPole-v1", "--timesteps_per_actorbatch", "32", "--optim_batchsize", "16",
+             "--max_timesteps", "64", "--verbose", "0"]
+
+PPO1_CASES = {
+    "optim_epochs-zero": (["--optim_epochs", "0"], ["--optim_epochs", "0"]),
+    "clip_param-zero": (["--clip_param", "0"], ["--clip_param"]),
+    "batch-larger-than-T": (["--optim_batchsize", "64"], ["--optim_batchsize", "64", "32"]),
+    "two-budgets": (["--max_iters", "3"], ["max_timesteps", "max_iters"]),
+    "linear-without-max_timesteps": (["--max_timesteps", "0", "--max_iters", "2", "--schedule", "linear"],
+                                     ["--schedule linear", "--max_timesteps"]),
+    "bad-schedule": (["--schedule", "cosine"], ["--schedule", "cosine"]),
+    "unknown-env": (["--env", "NoSuchEnv-v0"], ["NoSuchEnv-v0"]),
+    "unknown-preset": (["--preset", "no-such-preset"], ["--preset", "no-such-preset"]),
+    "lam-above-one": (["--lam", "2"], ["--lam", "2"]),
+}
+
+
+@pytest.mark.parametrize("change,needles", list(PPO1_CASES.values()), ids=list(PPO1_CASES))
+def test_ppo1_bad_flag(change, needles, io_dirs, repo_root, subprocess_env):
+    log_dir, save_path = io_dirs
+    args = _with(PPO1_BASE, change) + ["--log_dir", str(log_dir), "--save_path", str(save_path)]
+    assert_one_line_error(run_script("ppo1.py", args, repo_root, subprocess_env), "ppo1.py", *needles)
+
+
+def test_ppo1_load_path_refuses_changed_hyperparameters(tmp_path, repo_root, subprocess_env):
+    model = tmp_path / "model"
+    done = run_script("ppo1.py", PPO1_BASE + ["--schedule", "constant", "--save_path", str(model),
+                                              "--log_dir", str(tmp_path / "first")], repo_root, subprocess_env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    log_dir = tmp_path / "second"
+    proc = run_script("ppo1.py", ["--load_path", str(model), "--optim_epochs", "3", "--log_dir", str(log_dir)],
+                      repo_root, subprocess_env)
+    assert_one_line_error(proc, "ppo1.py", "--optim_epochs", "--load_path")
+    assert not log_dir.exists()
+    # a new budget is allowed and continues from the saved counters (64 steps done, 32 per iteration)
+    proc = run_script("ppo1.py", ["--load_path", str(model), "--max_timesteps", "128", "--log_dir", str(log_dir),
+                                  "--verbose", "0"], repo_root, subprocess_env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import pandas as pd
+
+    assert list(pd.read_csv(log_dir / "progress.csv").TimestepsSoFar) == [96, 128]
