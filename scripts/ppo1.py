@@ -58,7 +58,7 @@ def build_config(args) -> tuple[PPO1Config, object]:
         return config, None
     env = args.env or "CartPole-v1"
     preset = args.preset or "sb-ppo1"
-    hyper, from_zoo = zoo.merge(hyper, "ppo1", env, enabled=not args.no_zoo)
+    hyper, from_zoo = zoo.merge(hyper, "ppo1", env, enabled=not args.no_zoo and args.preset is None)
     if all(hyper[budget] is None for budget in BUDGETS):
         hyper["max_timesteps"] = DEFAULT_MAX_TIMESTEPS
     config = PPO1Config.create(env, preset, **hyper)
@@ -105,8 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         agent.learn()
     finally:
         agent.close()
-    if args.save_path and comm.Get_rank() == 0:
-        print(f"saved {agent.save(args.save_path)}")
+    if args.save_path:
+        saved = agent.save(args.save_path)  # collective: every rank sends its RNG states, rank 0 writes
+        if saved is not None:
+            print(f"saved {saved}")
     return 0
 
 

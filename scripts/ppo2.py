@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         env = args.env or "CartPole-v1"
         preset = args.preset or "sb-ppo2"
-        hyper, from_zoo = zoo.merge(hyper, "ppo2", env, enabled=not args.no_zoo)
+        hyper, from_zoo = zoo.merge(hyper, "ppo2", env, enabled=not args.no_zoo and args.preset is None)
         if from_zoo:
             print(f"tuned hyperparameters for {env} (tfppo/zoo.py): {', '.join(from_zoo)}", flush=True)
         config = PPO2Config.create(env, preset, **hyper)  # validates every flag

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfppo.acting import CompiledActor, NumpyActor, act, make_actor
+from tfppo.acting import CompiledActor, NumpyActor, PerRowGenerators, act, make_actor
 from tfppo.config import NetworkConfig
 from tfppo.policy import ActorCritic
 
@@ -189,7 +189,7 @@ def test_act_with_one_generator_per_env(action):
     model = _model(action, True, "relu", seed=5)
     dist = model.dist
     obs = _obs(n=4, seed=5)
-    streams = lambda: [np.random.default_rng(1000 + i) for i in range(4)]
+    streams = lambda: PerRowGenerators([np.random.default_rng(1000 + i) for i in range(4)])
     a_np, v_np, n_np = act(NumpyActor(model), dist, obs, streams())
     a_tf, v_tf, n_tf = act(CompiledActor(model), dist, obs, streams())
     assert a_np.shape == (4, *dist.action_shape)

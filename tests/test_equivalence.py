@@ -47,7 +47,7 @@ def test_ppo1_one_worker_equals_ppo2_one_env(tmp_path, env_id):
     # Same actions: the same action stream was consumed equally, and the same episodes happened.
     meta1 = json.loads((tmp_path / "m1" / "agent.json").read_text())
     meta2 = json.loads((tmp_path / "m2" / "agent.json").read_text())
-    assert meta1["rng"]["actions"] == meta2["rng"]["actions"]
+    assert meta1["rng"]["ranks"][0]["actions"] == meta2["rng"]["actions"]
     assert meta1["tracker"]["returns"] == meta2["tracker"]["returns"]
     import pandas as pd
 
@@ -66,7 +66,7 @@ def test_ppo1_two_workers_and_ppo2_two_envs_collect_the_same_first_segment(tmp_p
                              "Pendulum-v1", "64"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     ppo2 = tfppo.PPO2("Pendulum-v1", preset="equivalent", num_envs=2, n_steps=64, nminibatches=4, seed=3, verbose=0)
-    rollout = ppo2._make_runner().run()
+    rollout = ppo2.make_runner(ppo2.config.n_steps, ppo2.tracker).run()
     for rank in (0, 1):
         data = np.load(tmp_path / f"rank{rank}.npz")
         for i, w in enumerate(ppo2.model.get_weights()):

@@ -137,7 +137,8 @@ def max_diff(a, b) -> float:
 def run_learner(semantics: Semantics, plan: MinibatchPlan, batch: Batch, seed: int = 7, model=None, **kw):
     model = model if model is not None else make_model()
     learner = Learner(model, semantics, plan, ent_coef=ENT_COEF, **kw)
-    result = learner.update(batch, learning_rate=LR, clip=CLIP, clip_vf=CLIP, rng=np.random.default_rng(seed))
+    clip_vf = None if semantics.value_clip == "off" else CLIP
+    result = learner.update(batch, learning_rate=LR, clip=CLIP, clip_vf=clip_vf, rng=np.random.default_rng(seed))
     return learner, result
 
 
@@ -223,7 +224,7 @@ def test_old_logp_recomputed_vs_stored():
 def test_update_traces_once():
     model = make_model()
     learner = Learner(model, Semantics(), MinibatchPlan.from_count(16, 2, 2), ent_coef=ENT_COEF)
-    for i, (lr, clip, clip_vf) in enumerate([(1e-3, 0.2, 0.2), (5e-4, 0.1, None), (2e-4, 0.3, 0.5)]):
+    for i, (lr, clip, clip_vf) in enumerate([(1e-3, 0.2, 0.2), (5e-4, 0.1, 0.1), (2e-4, 0.3, 0.5)]):
         result = learner.update(make_batch(model, seed=10 + i), learning_rate=lr, clip=clip, clip_vf=clip_vf,
                                 rng=np.random.default_rng(i))
         assert result.n_gradient_steps == 4

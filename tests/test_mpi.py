@@ -102,3 +102,12 @@ def test_bad_flag_under_mpirun_prints_once_and_exits_2(tmp_path):
     assert len(lines) == 1 and "--optim_epochs" in lines[0]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_sync_check_fails_loudly_on_every_rank_when_parameters_diverge():
+    result = run_mpi(["tests/mpi_scripts/diverge.py"], timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # the two ranks' lines may interleave on the shared pipe: count, don't split
+    assert result.stdout.count("rank 0: MPI ranks diverged") == 1
+    assert result.stdout.count("rank 1: MPI ranks diverged") == 1
+    assert result.stdout.count("max |Δθ| = 0.001") == 2

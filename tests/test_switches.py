@@ -91,7 +91,7 @@ def test_value_clip_mode_picks_the_value_clip_range(cliprange_vf, mode, expected
     agent = tfppo.PPO2("CartPole-v1", cliprange=0.3, cliprange_vf=cliprange_vf, n_steps=16, nminibatches=1,
                        total_timesteps=16, verbose=0)
     assert agent.semantics.value_clip == mode
-    clip, clip_vf = agent._clip_ranges(frac=1.0)
+    clip, clip_vf = agent.clip_ranges(agent.config.cliprange(1.0), lr_multiplier=1.0, frac=1.0)
     assert clip == 0.3 and clip_vf == expected
 
 
@@ -134,7 +134,7 @@ def test_obs_and_reward_normalisation_switches(obs_norm, reward_norm):
     sem = get_preset("sb-ppo2").replace(obs_norm=obs_norm, reward_norm=reward_norm)
     agent = tfppo.PPO2("tests.test_switches:ConstantEnv", semantics=sem, n_steps=32, nminibatches=1,
                        total_timesteps=32, verbose=0)
-    rollout = agent._make_runner().run()
+    rollout = agent.make_runner(agent.config.n_steps, agent.tracker).run()
     assert (agent.normalizer is not None) == (obs_norm == "env" or reward_norm)
     assert agent.model.policy_obs_norm == (obs_norm == "policy")
     if obs_norm == "env":  # VecNormalize: mean → 2, var → 0, so stored observations are ≈ 0, not the raw 2
@@ -154,3 +154,39 @@ def test_obs_and_reward_normalisation_switches(obs_norm, reward_norm):
         np.testing.assert_allclose(rollout.rewards[:, 0], expected, rtol=1e-5)
     else:
         np.testing.assert_array_equal(rollout.rewards, 1.0)
+
+
+def test_value_clip_under_ppo1_uses_the_policy_clip_range():
+    # A PPO2 preset run by the PPO1 trainer clips the value with ε_v = ε (row 7), never with 0.
+    agent = tfppo.PPO1("CartPole-v1", preset="sb-ppo2", timesteps_per_actorbatch=64, optim_batchsize=32,
+                       schedule="constant", max_iters=1, clip_param=0.25, verbose=0)
+    assert agent.clip_ranges(0.25, lr_multiplier=1.0, frac=1.0) == (0.25, 0.25)
+
+
+def test_clip_anneal_under_ppo2_follows_the_learning_rate_multiplier():
+    sem = get_preset("sb-ppo2").replace(clip_anneal_with_lr=True)
+    agent = tfppo.PPO2("CartPole-v1", semantics=sem, learning_rate="lin_1e-3", cliprange=0.2, n_steps=16,
+                       nminibatches=1, total_timesteps=16, verbose=0)
+    lr_mult = agent.config.learning_rate(0.25) / agent.config.learning_rate(1.0)  # = 0.25
+    assert agent.clip_ranges(0.2, lr_mult, 0.25) == pytest.approx((0.05, 0.05))
+
+
+def test_policy_obs_norm_statistics_update_under_ppo2():
+    sem = get_preset("sb-ppo2").replace(obs_norm="policy")
+    agent = tfppo.PPO2("tests.test_switches:ConstantEnv", semantics=sem, n_steps=32, nminibatches=1,
+                       total_timesteps=64, verbose=0).learn()
+    # prior (mean 0, var 1, count 1e-2) merged with 64 observations equal to 2: mean = 128/64.01
+    np.testing.assert_allclose(agent.model.obs_mean.numpy(), 2 * 64 / 64.01, rtol=1e-5)
+
+
+@pytest.mark.parametrize("obs_norm", ["env", "policy"])
+def test_obs_norm_needs_a_float_box_observation_space(obs_norm):
+    sem = get_preset("sb-ppo2").replace(obs_norm=obs_norm)
+    with pytest.raises(tfppo.ConfigError, match="obs_norm"):
+        tfppo.PPO2("FrozenLake-v1", semantics=sem, n_steps=16, nminibatches=1, total_timesteps=16, verbose=0)
+
+
+def test_separate_value_clip_needs_cliprange_vf():
+    with pytest.raises(tfppo.ConfigError, match="cliprange_vf"):
+        tfppo.PPO2("CartPole-v1", semantics={"value_clip": "separate"}, n_steps=16, nminibatches=1,
+                   total_timesteps=16, verbose=0)

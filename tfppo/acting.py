@@ -94,21 +94,33 @@ def make_actor(model: ActorCritic) -> Actor:
     return CompiledActor(model) if model.is_image else NumpyActor(model)
 
 
-def act(actor: Actor, dist, obs: np.ndarray, rng: np.random.Generator | Sequence[np.random.Generator],
-        deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sample (or take the mode of) actions: returns (actions, values, neglogp).
+class PerRowGenerators:
+    """Duck-typed ``np.random.Generator``: row *i* of every draw comes from generator *i*.
 
-    ``rng`` may be one generator for the whole batch or one per row (env): per-env
-    streams make env *i* of a PPO2 process and MPI rank *i* of PPO1 draw the same
-    actions from the same observations (matched seeds, `tfppo.seeding`).
+    Per-env streams make env *i* of a PPO2 process and MPI rank *i* of PPO1 draw the
+    same actions from the same observations (matched seeds, `tfppo.seeding`), while the
+    distribution maths stays vectorised: only the raw noise is drawn row by row.
     """
+
+    def __init__(self, generators: Sequence[np.random.Generator]):
+        self.generators = list(generators)
+
+    def _rows(self, method: str, size: tuple[int, ...]) -> np.ndarray:
+        return np.stack([getattr(g, method)(size=size[1:]) for g in self.generators])
+
+    def gumbel(self, size):
+        return self._rows("gumbel", tuple(size))
+
+    def standard_normal(self, size):
+        return self._rows("standard_normal", tuple(size))
+
+    def random(self, size):
+        return self._rows("random", tuple(size))
+
+
+def act(actor: Actor, dist, obs: np.ndarray, rng: np.random.Generator | PerRowGenerators,
+        deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sample (or take the mode of) actions: returns (actions, values, neglogp)."""
     params, values = actor.forward(obs)
-    if deterministic:
-        actions, neglogp = dist.mode_numpy(params)
-    elif isinstance(rng, np.random.Generator):
-        actions, neglogp = dist.sample_numpy(params, rng)
-    else:
-        rows = [dist.sample_numpy(params[i:i + 1], env_rng) for i, env_rng in enumerate(rng)]
-        actions = np.concatenate([a for a, _ in rows])
-        neglogp = np.concatenate([n for _, n in rows])
+    actions, neglogp = dist.mode_numpy(params) if deterministic else dist.sample_numpy(params, rng)
     return actions, values, neglogp.astype(np.float32)

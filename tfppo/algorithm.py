@@ -1,9 +1,9 @@
 """What PPO1 and PPO2 share around their loops: the policy, its acting path,
-the learner, env-side normalisation, predict, save and load.
+the learner, normalisation, clip ranges, runner construction, predict, save and load.
 
 A trainer *has* a model, an actor, a learner and (while learning) a runner and
-a logger; the only thing a subclass adds is its ``learn`` loop, its minibatch
-plan and how gradients are averaged across processes.
+a logger; the only things a subclass adds are its ``learn`` loop, its minibatch
+plan, its schedule and how gradients are averaged across processes.
 """
 from __future__ import annotations
 
@@ -11,19 +11,24 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import keras
 import numpy as np
 
 from tfppo import checkpoint
-from tfppo.acting import act, make_actor
-from tfppo.envs import EpisodeTracker, VecNormalize, check_spaces, resolve_env
+from tfppo.acting import PerRowGenerators, act, make_actor
+from tfppo.envs import EpisodeTracker, VecNormalize, check_spaces, make_vec_env, resolve_env, seed_vec_env
+from tfppo.errors import ConfigError
 from tfppo.learner import GradReducer, Learner, MinibatchPlan
-from tfppo.policy import build_policy
-from tfppo.rollout import Runner
+from tfppo.policy import build_policy, is_image_space
+from tfppo.rollout import Rollout, Runner
+from tfppo.running_stats import RunningMeanStd
 from tfppo.seeding import RunSeeds
-from tfppo.semantics import Semantics
+from tfppo.semantics import Semantics, get_preset
 
 VEC_NORMALIZE_GAMMA = 0.99  # baselines.run / SB VecNormalize default (spec §5.4), independent of the algorithm's γ
+POLICY_OBS_MIN_STD = 0.1  # [B] σ = sqrt(max(sumsq/count − μ², 1e-2)) (spec §5.1)
+POLICY_OBS_PRIOR_COUNT = 1e-2  # [B] sum = 0, sumsq = count = 1e-2: prior mean 0, var 1, weight 1e-2
 
 
 def probe_spaces(env_id: str):
@@ -36,11 +41,29 @@ def probe_spaces(env_id: str):
         env.close()
 
 
+def resolve_semantics(preset: str, semantics: Semantics | dict | None) -> Semantics:
+    """A whole record, or the preset with a dict of switches applied."""
+    if isinstance(semantics, Semantics):
+        return semantics
+    return get_preset(preset).replace(**(semantics or {}))
+
+
+def check_semantics_fit(semantics: Semantics, observation_space: gym.Space, config) -> None:
+    """Switches that cannot apply to this env or config stop with one line, before anything runs."""
+    float_box = isinstance(observation_space, gym.spaces.Box) and not is_image_space(observation_space)
+    if semantics.obs_norm != "none" and not float_box:
+        raise ConfigError(f"semantics obs_norm={semantics.obs_norm} needs a float Box observation space; "
+                          f"this env has {type(observation_space).__name__}: use obs_norm=none")
+    if semantics.value_clip == "separate" and getattr(config, "cliprange_vf", None) is None:
+        raise ConfigError("semantics value_clip=separate needs a positive --cliprange_vf (PPO2)")
+
+
 class Algorithm:
     """Base of `tfppo.PPO1` and `tfppo.PPO2`: everything but the training loop."""
 
     algo: ClassVar[str]
     config_class: ClassVar[type]
+    num_envs: int
 
     def __init__(self, config, semantics: Semantics, *, log_dir: str | os.PathLike | None = None,
                  verbose: int = 1, rank: int = 0, grad_reducer: GradReducer | None = None):
@@ -50,6 +73,7 @@ class Algorithm:
         self.verbose = verbose
         self.rank = rank
         self.observation_space, self.action_space = probe_spaces(config.env)
+        check_semantics_fit(semantics, self.observation_space, config)
         self.seeds = RunSeeds(config.seed)
         keras.utils.set_random_seed(config.seed)
         self.policy = build_policy(self.observation_space, self.action_space, semantics, config.network,
@@ -58,6 +82,8 @@ class Algorithm:
         self.learner = Learner(self.policy, semantics, self.minibatch_plan(), ent_coef=config.ent_coef,
                                grad_reducer=grad_reducer)
         self.normalizer = self._make_normalizer()
+        self.obs_stats = RunningMeanStd(self.policy.obs_mean.shape, epsilon=POLICY_OBS_PRIOR_COUNT) \
+            if self.policy.policy_obs_norm else None
         self.tracker = EpisodeTracker(self.num_envs)
         # one action stream per global env index: PPO2 envs 0..N-1 in a process, PPO1 rank r (seeding.py)
         self.action_rngs = [self.seeds.actions(self.first_env_index + i) for i in range(self.num_envs)]
@@ -67,9 +93,6 @@ class Algorithm:
         self.n_updates = 0
         self.runner: Runner | None = None  # built on the first learn(): loading for predict needs no envs
 
-    # -- to be provided by the trainer -------------------------------------------------
-    num_envs: int
-
     @property
     def first_env_index(self) -> int:
         """Global index of this process's first env (PPO1: the rank; PPO2: 0)."""
@@ -78,12 +101,12 @@ class Algorithm:
     def minibatch_plan(self) -> MinibatchPlan:
         raise NotImplementedError
 
-    # -- shared --------------------------------------------------------------------------
     @property
     def model(self) -> keras.Model:
         """The Keras actor-critic: ``model(obs) -> (pd_params, value)``."""
         return self.policy
 
+    # -- pieces of one iteration, shared by both loops -------------------------------------
     def _make_normalizer(self) -> VecNormalize | None:
         """Env-side VecNormalize (rows 16-17) when the semantics ask for it."""
         sem = self.semantics
@@ -92,6 +115,34 @@ class Algorithm:
         return VecNormalize(self.observation_space.shape, self.num_envs, norm_obs=sem.obs_norm == "env",
                             norm_reward=sem.reward_norm, gamma=VEC_NORMALIZE_GAMMA)
 
+    def make_runner(self, n_steps: int, tracker: EpisodeTracker, vectorization: str = "sync") -> Runner:
+        """This process's envs, seeded from (seed, global env index, updates so far) — a resumed run
+        continues with fresh episodes instead of replaying the first ones."""
+        venv = make_vec_env(self.config.env, self.num_envs, vectorization=vectorization)
+        first_obs = seed_vec_env(venv, self.seeds.envs(self.first_env_index, self.num_envs, restart=self.n_updates))
+        return Runner(venv, self.actor, self.policy.dist, n_steps=n_steps, semantics=self.semantics,
+                      gamma=self.config.gamma, rng=PerRowGenerators(self.action_rngs), tracker=tracker,
+                      normalizer=self.normalizer, first_obs=first_obs)
+
+    def clip_ranges(self, clip: float, lr_multiplier: float, frac: float) -> tuple[float, float | None]:
+        """ε and ε_v of this update. Row 9: ε·lrmult when ``clip_anneal_with_lr``; row 7 / spec §6.2:
+        ε_v = ε ("cliprange"), cliprange_vf(frac) ("separate") or no value clipping ("off")."""
+        if self.semantics.clip_anneal_with_lr:
+            clip *= lr_multiplier
+        mode = self.semantics.value_clip
+        clip_vf = clip if mode == "cliprange" else self.config.cliprange_vf(frac) if mode == "separate" else None
+        return clip, clip_vf
+
+    def update_policy_obs_stats(self, rollout: Rollout, comm=None) -> None:
+        """[B] MlpPolicy (row 16): after GAE, before old ← new, from every rank's observations (spec §5.1)."""
+        if self.obs_stats is None:
+            return
+        obs = rollout.obs.reshape(-1, *self.policy.obs_mean.shape).astype(np.float64)
+        self.obs_stats.update_mpi(obs, comm)
+        self.policy.obs_mean.assign(self.obs_stats.mean.astype(np.float32))
+        self.policy.obs_std.assign(np.maximum(np.sqrt(self.obs_stats.var), POLICY_OBS_MIN_STD).astype(np.float32))
+
+    # -- user-facing -------------------------------------------------------------------------
     def predict(self, obs: Any, deterministic: bool = True) -> np.ndarray:
         """Action(s) for one observation or a batch; env-side statistics are used frozen."""
         obs = np.asarray(obs)
@@ -116,20 +167,31 @@ class Algorithm:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             (self.log_dir / "semantics.json").write_text(self.semantics.to_json())
 
+    def rng_states(self) -> dict[str, Any]:
+        return {"actions": [rng.bit_generator.state for rng in self.action_rngs],
+                "shuffles": self.shuffle_rng.bit_generator.state}
+
+    def load_rng_states(self, states: dict[str, Any]) -> None:
+        for rng, state in zip(self.action_rngs, states["actions"]):
+            rng.bit_generator.state = state
+        self.shuffle_rng.bit_generator.state = states["shuffles"]
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write an atomic checkpoint directory (see `tfppo.checkpoint`)."""
-        meta = {
+        return checkpoint.save(path, self.policy, self.learner.optimizer, self.checkpoint_meta(self.rng_states()))
+
+    def checkpoint_meta(self, rng: dict[str, Any]) -> dict[str, Any]:
+        return {
             "algo": self.algo,
             "config": self.config.to_dict(),
             "semantics": self.semantics.to_dict(),
             "normalizer": self.normalizer.state_dict() if self.normalizer is not None else None,
             "tracker": self.tracker.state_dict(),
             "counters": {"num_timesteps": self.num_timesteps, "n_updates": self.n_updates},
-            "rng": {"actions": [rng.bit_generator.state for rng in self.action_rngs],
-                    "shuffles": self.shuffle_rng.bit_generator.state},
+            "rng": rng,
+            "obs_stats": self.obs_stats.state_dict() if self.obs_stats is not None else None,
             "extra": self.extra_state(),
         }
-        return checkpoint.save(path, self.policy, self.learner.optimizer, meta)
 
     def restore(self, path: str | os.PathLike, meta: dict[str, Any]) -> None:
         """Load weights, optimizer, statistics, counters and RNG states from a checkpoint."""
@@ -137,16 +199,16 @@ class Algorithm:
         self.actor.sync()
         if self.normalizer is not None and meta.get("normalizer"):
             self.normalizer.load_state_dict(meta["normalizer"])
+        if self.obs_stats is not None and meta.get("obs_stats"):
+            self.obs_stats.load_state_dict(meta["obs_stats"])
         self.tracker.load_state_dict(meta["tracker"])
         self.num_timesteps = int(meta["counters"]["num_timesteps"])
         self.n_updates = int(meta["counters"]["n_updates"])
-        for rng, state in zip(self.action_rngs, meta["rng"]["actions"]):
-            rng.bit_generator.state = state
-        self.shuffle_rng.bit_generator.state = meta["rng"]["shuffles"]
+        self.load_rng_states(meta["rng"])
         self.load_extra_state(meta.get("extra") or {})
 
     def extra_state(self) -> dict[str, Any]:
-        """Trainer-specific JSON state for checkpoints (PPO1: counters, policy obs statistics)."""
+        """Trainer-specific JSON state for checkpoints (PPO1: its counters)."""
         return {}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:

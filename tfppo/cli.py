@@ -63,7 +63,7 @@ def add_common_flags(parser: argparse.ArgumentParser, presets: list[str]) -> Non
     parser.add_argument("--save_path", default=None, help="checkpoint directory written at the end")
     parser.add_argument("--load_path", default=None, help="checkpoint directory to continue from")
     parser.add_argument("--no_determinism", action="store_true", help="turn TF op determinism off")
-    parser.add_argument("--no_zoo", action="store_true", help="ignore the env-tuned hyperparameters (tfppo/zoo.py)")
+    parser.add_argument("--no_zoo", action="store_true", help="ignore the env-tuned hyperparameters (tfppo/zoo.py; never used with --preset)")
     parser.add_argument("--verbose", type=int, default=1)
 
 

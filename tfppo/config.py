@@ -10,11 +10,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from tfppo.envs import VECTORIZATIONS
 from tfppo.errors import ConfigError
 from tfppo.schedules import Schedule, parse_schedule
 from tfppo.semantics import Semantics, get_preset
 
-VECTORIZATION = ("sync", "async")
 ACTIVATIONS = ("tanh", "relu")
 
 
@@ -154,8 +154,8 @@ class PPO2Config(_TrainerConfig):
             raise ConfigError("--cliprange_vf must be > 0 (separate clip), < 0 (no value clipping) or unset")
         if self.ent_coef < 0:
             raise ConfigError(f"--ent_coef must be >= 0, got {self.ent_coef}")
-        if self.vectorization not in VECTORIZATION:
-            raise ConfigError(f"--vectorization {self.vectorization!r} is invalid; allowed: {', '.join(VECTORIZATION)}")
+        if self.vectorization not in VECTORIZATIONS:
+            raise ConfigError(f"--vectorization {self.vectorization!r} is invalid; allowed: {', '.join(VECTORIZATIONS)}")
         self._check_common()
 
     @property

@@ -81,6 +81,11 @@ class UpdateResult:
     evaluation: Optional[dict[str, float]]  # PPO1 evaluation pass (row 23), else None
     n_gradient_steps: int
 
+    @property
+    def logged(self) -> dict[str, float]:
+        """Row 23: the evaluation pass when there was one, else the training means."""
+        return self.evaluation if self.evaluation is not None else self.train
+
 
 # (flat gradient, flat parameters) -> averaged flat gradient; the parameters let MPI check sync.
 GradReducer = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -109,6 +114,8 @@ class Learner:
     def update(self, batch: Batch, *, learning_rate: float, clip: float, clip_vf: float | None,
                rng: np.random.Generator) -> UpdateResult:
         """Run all epochs on ``batch``; minibatch shuffles are drawn from ``rng``."""
+        if (clip_vf is None) != (self.semantics.value_clip == "off"):
+            raise ValueError(f"clip_vf={clip_vf} does not fit value_clip={self.semantics.value_clip}")
         indices = self.plan.shuffles(rng, self._n_passes)
         f32 = lambda x: tf.constant(x, tf.float32)
         train, per_epoch, evaluation, steps = self.compiled_update(

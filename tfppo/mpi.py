@@ -23,6 +23,12 @@ SYNC_CHECK_EVERY = 100  # MpiAdam checks every 100 calls (spec §7.1)
 ABORT_GRACE_SECONDS = 1.0
 
 
+def _max_op():
+    from mpi4py import MPI
+
+    return MPI.MAX
+
+
 def world():
     """MPI.COMM_WORLD (a singleton of size 1 when not started by mpirun)."""
     from mpi4py import MPI
@@ -52,11 +58,13 @@ class GradientAverager:
         return total / np.float32(self.comm.Get_size())
 
     def check_synced(self, flat_params: np.ndarray) -> None:
+        """Rank 0 broadcasts its parameters; every rank learns the verdict, so all raise together."""
         root = self.comm.bcast(flat_params if self.comm.Get_rank() == 0 else None, root=0)
-        if not np.array_equal(root, flat_params):
-            diff = float(np.max(np.abs(root - flat_params)))
-            raise RanksDivergedError(f"rank {self.comm.Get_rank()} parameters differ from rank 0 at gradient step "
-                                     f"{self.calls} (max |Δθ| = {diff:.3g})")
+        diff = float(np.max(np.abs(root - flat_params))) if root.shape == flat_params.shape else float("inf")
+        worst = self.comm.allreduce(diff, op=_max_op())
+        if worst != 0.0:
+            raise RanksDivergedError(f"MPI ranks diverged: parameters differ from rank 0 at gradient step "
+                                     f"{self.calls} (max |Δθ| = {worst:.3g})")
 
 
 def broadcast_weights(model, comm) -> None:
@@ -78,10 +86,6 @@ def mean_over_ranks(values: dict[str, float], comm) -> dict[str, float]:
 
     comm.Allreduce(local, total, op=MPI.SUM)
     return dict(zip(keys, (total / comm.Get_size()).tolist()))
-
-
-def sum_over_ranks(value: float, comm) -> float:
-    return float(comm.allreduce(value))
 
 
 def start_error(error: str | None, description: str, comm) -> str | None:

@@ -12,21 +12,16 @@ import os
 import time
 from typing import Any
 
-import numpy as np
 
-from tfppo import mpi
-from tfppo.algorithm import Algorithm
+from tfppo import checkpoint, mpi
+from tfppo.algorithm import Algorithm, resolve_semantics
 from tfppo.config import PPO1Config
-from tfppo.envs import EpisodeTracker, make_vec_env, seed_vec_env
+from tfppo.envs import EpisodeTracker
 from tfppo.errors import ConfigError
-from tfppo.learner import MinibatchPlan
+from tfppo.learner import STAT_NAMES, MinibatchPlan
 from tfppo.logger import Logger
-from tfppo.rollout import Rollout, Runner, explained_variance
-from tfppo.running_stats import RunningMeanStd
-from tfppo.semantics import Semantics, get_preset
-
-POLICY_OBS_MIN_STD = 0.1  # [B] σ = sqrt(max(sumsq/count − μ², 1e-2)) (spec §5.1)
-POLICY_OBS_PRIOR_COUNT = 1e-2  # [B] sum = 0, sumsq = count = 1e-2: prior mean 0, var 1, weight 1e-2
+from tfppo.rollout import explained_variance
+from tfppo.semantics import Semantics
 
 
 class PPO1(Algorithm):
@@ -47,7 +42,7 @@ class PPO1(Algorithm):
                  adam_epsilon: float | None = None, log_dir: str | os.PathLike | None = None, verbose: int = 1,
                  comm: Any = None, **hyperparameters: Any):
         config = PPO1Config.create(env, preset, **hyperparameters)
-        sem = semantics if isinstance(semantics, Semantics) else get_preset(preset).replace(**(semantics or {}))
+        sem = resolve_semantics(preset, semantics)
         if adam_epsilon is not None:
             sem = sem.replace(adam_epsilon=float(adam_epsilon))
         self.comm = comm if comm is not None else mpi.world()
@@ -55,13 +50,12 @@ class PPO1(Algorithm):
         if self.world_size > 1 and sem.target_kl is not None:
             raise ConfigError("semantics target_kl is per-rank and would desynchronise MPI ranks; use it with one worker")
         mpi.check_same_config({"config": config.to_dict(), "semantics": sem.to_dict()}, self.comm)
+        mpi.abort_on_exception(self.comm)  # an exception on one rank must end the job, never hang it
         reducer = mpi.GradientAverager(self.comm) if self.world_size > 1 else None
         super().__init__(config, sem, log_dir=log_dir if rank == 0 else None, verbose=verbose if rank == 0 else 0,
                          rank=rank, grad_reducer=reducer)
         mpi.broadcast_weights(self.policy, self.comm)  # [B] adam.sync(): rank 0's parameters everywhere
         self.actor.sync()
-        self.obs_stats = RunningMeanStd(self.policy.obs_mean.shape, epsilon=POLICY_OBS_PRIOR_COUNT) \
-            if self.policy.policy_obs_norm else None
         self.timesteps_so_far = 0  # the lrmult counter (row 10): exact or completed-episode steps
         self.episodes_so_far = 0
         self.iters_so_far = 0
@@ -69,14 +63,6 @@ class PPO1(Algorithm):
     def minibatch_plan(self) -> MinibatchPlan:
         cfg = self.config
         return MinibatchPlan.from_size(cfg.timesteps_per_actorbatch, cfg.optim_batchsize, cfg.optim_epochs)
-
-    def _make_runner(self) -> Runner:
-        venv = make_vec_env(self.config.env, 1)
-        first_obs = seed_vec_env(venv, [self.seeds.env(self.rank)])  # rank r gets global env seed r
-        # The runner's tracker is this rank's; self.tracker holds the episodes of all ranks (spec §8).
-        return Runner(venv, self.actor, self.policy.dist, n_steps=self.config.timesteps_per_actorbatch,
-                      semantics=self.semantics, gamma=self.config.gamma, rng=self.action_rngs,
-                      tracker=EpisodeTracker(1), normalizer=self.normalizer, first_obs=first_obs)
 
     # -- schedule and budget ----------------------------------------------------------
     def lrmult(self) -> float:
@@ -102,19 +88,13 @@ class PPO1(Algorithm):
             return sum(length for _, length in episodes)
         return self.config.timesteps_per_actorbatch * self.world_size
 
-    def _update_policy_obs_stats(self, rollout: Rollout) -> None:
-        """[B] MlpPolicy: after GAE, before old ← new, from all ranks' observations (spec §5.1)."""
-        obs = rollout.obs.reshape(-1, *self.policy.obs_mean.shape).astype(np.float64)
-        self.obs_stats.update_mpi(obs, self.comm if self.world_size > 1 else None)
-        self.policy.obs_mean.assign(self.obs_stats.mean.astype(np.float32))
-        self.policy.obs_std.assign(np.maximum(np.sqrt(self.obs_stats.var), POLICY_OBS_MIN_STD).astype(np.float32))
-
     # -- loop ---------------------------------------------------------------------------
     def learn(self) -> "PPO1":
         """Iterate until the configured budget is reached."""
-        cfg, sem = self.config, self.semantics
+        cfg = self.config
         if self.runner is None:
-            self.runner = self._make_runner()
+            # The runner's tracker is this rank's; self.tracker holds the episodes of all ranks (spec §8).
+            self.runner = self.make_runner(cfg.timesteps_per_actorbatch, EpisodeTracker(1))
         logger = Logger(self.log_dir, stdout=self.verbose > 0, enabled=self.rank == 0,
                         total_timesteps=cfg.max_timesteps or None)
         self.write_run_header()
@@ -123,13 +103,14 @@ class PPO1(Algorithm):
             while not self.budget_reached(time.perf_counter() - t_first):
                 t_iter = time.perf_counter()
                 lrmult = self.lrmult()
-                clip = cfg.clip_param * (lrmult if sem.clip_anneal_with_lr else 1.0)  # row 9
+                clip, clip_vf = self.clip_ranges(cfg.clip_param, lrmult, lrmult)
                 rollout = self.runner.run()
-                batch, _ = rollout.to_batch(cfg.gamma, cfg.lam)
-                if self.obs_stats is not None:
-                    self._update_policy_obs_stats(rollout)
+                batch = rollout.to_batch(cfg.gamma, cfg.lam)
+                self.update_policy_obs_stats(rollout, self.comm if self.world_size > 1 else None)
                 result = self.learner.update(batch, learning_rate=cfg.optim_stepsize * lrmult, clip=clip,
-                                             clip_vf=None, rng=self.shuffle_rng)
+                                             clip_vf=clip_vf, rng=self.shuffle_rng)
+                if self.verbose > 1 and self.rank == 0:
+                    self._print_epochs(result)
                 self.actor.sync()
                 episodes = mpi.allgather_episodes(rollout.episodes, self.comm)
                 self.tracker.extend(episodes)
@@ -138,7 +119,7 @@ class PPO1(Algorithm):
                 self.num_timesteps += cfg.timesteps_per_actorbatch * self.world_size
                 self.iters_so_far += 1
                 self.n_updates += 1
-                losses = result.evaluation if sem.eval_pass else result.train
+                losses = result.logged
                 if self.world_size > 1:
                     losses = mpi.mean_over_ranks(losses, self.comm)
                 rank_fps = cfg.timesteps_per_actorbatch / (time.perf_counter() - t_iter)
@@ -167,19 +148,32 @@ class PPO1(Algorithm):
         logger.record("StepsPerSecTotal", rank_fps * self.world_size)
         self.last_log = logger.dump(self.num_timesteps)
 
+    @staticmethod
+    def _print_epochs(result) -> None:
+        """[B]'s per-epoch rows: the mean losses of each epoch's minibatches, measured during training."""
+        print("Optimizing...\n" + " ".join(f"{name:>12}" for name in STAT_NAMES))
+        for row in result.per_epoch:
+            print(" ".join(f"{value:12.4g}" for value in row))
+
     # -- checkpoint ----------------------------------------------------------------------
     def save(self, path):
-        """Only rank 0 writes (all ranks hold the same parameters)."""
-        return super().save(path) if self.rank == 0 else None
+        """Collective: call on every rank. Each rank's RNG states are gathered; rank 0 writes."""
+        states = self.comm.gather(self.rng_states(), root=0)
+        if self.rank != 0:
+            return None
+        return checkpoint.save(path, self.policy, self.learner.optimizer, self.checkpoint_meta({"ranks": states}))
+
+    def load_rng_states(self, states: dict[str, Any]) -> None:
+        """This rank's streams; a checkpoint from a different number of ranks keeps the fresh ones."""
+        ranks = states.get("ranks", [])
+        if len(ranks) == self.world_size:
+            super().load_rng_states(ranks[self.rank])
 
     def extra_state(self) -> dict[str, Any]:
         return {"timesteps_so_far": self.timesteps_so_far, "episodes_so_far": self.episodes_so_far,
-                "iters_so_far": self.iters_so_far,
-                "obs_stats": self.obs_stats.state_dict() if self.obs_stats is not None else None}
+                "iters_so_far": self.iters_so_far}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.timesteps_so_far = int(state.get("timesteps_so_far", 0))
         self.episodes_so_far = int(state.get("episodes_so_far", 0))
         self.iters_so_far = int(state.get("iters_so_far", 0))
-        if self.obs_stats is not None and state.get("obs_stats"):
-            self.obs_stats.load_state_dict(state["obs_stats"])

@@ -7,19 +7,15 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from tfppo.algorithm import Algorithm
+from tfppo.algorithm import Algorithm, resolve_semantics
 from tfppo.config import PPO2Config
-from tfppo.envs import make_vec_env, seed_vec_env
 from tfppo.learner import MinibatchPlan
 from tfppo.logger import Logger
-from tfppo.rollout import Runner, explained_variance
+from tfppo.rollout import explained_variance
 from tfppo.schedules import progress_remaining
-from tfppo.semantics import Semantics, get_preset
+from tfppo.semantics import Semantics
 
 
 class PPO2(Algorithm):
@@ -39,7 +35,7 @@ class PPO2(Algorithm):
                  vf_coef: float | None = None, max_grad_norm: float | str | None = "preset",
                  log_dir: str | os.PathLike | None = None, verbose: int = 1, **hyperparameters: Any):
         config = PPO2Config.create(env, preset, **hyperparameters)
-        sem = semantics if isinstance(semantics, Semantics) else get_preset(preset).replace(**(semantics or {}))
+        sem = resolve_semantics(preset, semantics)
         if vf_coef is not None:
             sem = sem.replace(vf_coef=float(vf_coef))
         if max_grad_norm != "preset":
@@ -50,20 +46,12 @@ class PPO2(Algorithm):
     def minibatch_plan(self) -> MinibatchPlan:
         return MinibatchPlan.from_count(self.config.batch_size, self.config.nminibatches, self.config.noptepochs)
 
-    def _make_runner(self) -> Runner:
-        cfg = self.config
-        venv = make_vec_env(cfg.env, cfg.num_envs, vectorization=cfg.vectorization)
-        first_obs = seed_vec_env(venv, self.seeds.envs(0, cfg.num_envs))
-        return Runner(venv, self.actor, self.policy.dist, n_steps=cfg.n_steps, semantics=self.semantics,
-                      gamma=cfg.gamma, rng=self.action_rngs, tracker=self.tracker, normalizer=self.normalizer,
-                      first_obs=first_obs)
-
-    def _clip_ranges(self, frac: float) -> tuple[float, float | None]:
-        """ε(frac) and ε_v(frac) per the value-clip switch (spec §6.2)."""
-        clip = self.config.cliprange(frac)
-        mode = self.semantics.value_clip
-        clip_vf = clip if mode == "cliprange" else self.config.cliprange_vf(frac) if mode == "separate" else None
-        return clip, clip_vf
+    def progress(self, update: int, n_updates: int, counted_steps: int) -> float:
+        """frac = 1 − (u − 1)/nupdates (spec §7.2); with ``timestep_counting=episodes`` PPO1 [B]'s counter
+        of completed-episode steps replaces the update count (row 10)."""
+        if self.semantics.timestep_counting == "episodes":
+            return max(1.0 - counted_steps / (n_updates * self.config.batch_size), 0.0)
+        return progress_remaining(update, n_updates)
 
     def learn(self, total_timesteps: int | None = None) -> "PPO2":
         """Run floor(total/nbatch) updates; ``total_timesteps`` defaults to the config's."""
@@ -73,25 +61,27 @@ class PPO2(Algorithm):
         if n_updates < 1:
             raise ValueError(f"total_timesteps {total} is less than one batch ({cfg.batch_size})")
         if self.runner is None:
-            self.runner = self._make_runner()
+            self.runner = self.make_runner(cfg.n_steps, self.tracker, cfg.vectorization)
         logger = Logger(self.log_dir, stdout=self.verbose > 0, total_timesteps=self.num_timesteps + total)
         self.write_run_header()
-        t_first = time.perf_counter()
+        t_first, counted = time.perf_counter(), 0
         with logger:
             for update in range(1, n_updates + 1):
                 t_start = time.perf_counter()
-                frac = progress_remaining(update, n_updates)
+                frac = self.progress(update, n_updates, counted)
                 lr = cfg.learning_rate(frac)
-                clip, clip_vf = self._clip_ranges(frac)
+                clip, clip_vf = self.clip_ranges(cfg.cliprange(frac), lr / cfg.learning_rate(1.0), frac)
                 rollout = self.runner.run()
-                batch, _ = rollout.to_batch(cfg.gamma, cfg.lam)
+                batch = rollout.to_batch(cfg.gamma, cfg.lam)
+                self.update_policy_obs_stats(rollout)
                 result = self.learner.update(batch, learning_rate=lr, clip=clip, clip_vf=clip_vf,
                                              rng=self.shuffle_rng)
                 self.actor.sync()
+                counted += sum(length for _, length in rollout.episodes)
                 self.num_timesteps += cfg.batch_size
                 self.n_updates += 1
                 fps = int(cfg.batch_size / (time.perf_counter() - t_start))
-                self._log(logger, update, fps, t_start - t_first, batch, result.train, lr, clip)
+                self._log(logger, update, fps, t_start - t_first, batch, result.logged, lr, clip)
                 logger.advance(self.num_timesteps)
         return self
 

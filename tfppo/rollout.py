@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tfppo.acting import Actor, act
+from tfppo.acting import Actor, PerRowGenerators, act
 from tfppo.envs import EpisodeTracker, VecNormalize, clip_actions
 from tfppo.learner import Batch
 from tfppo.semantics import Semantics
@@ -57,21 +57,21 @@ class Rollout:
     last_dones: np.ndarray
     episodes: list[tuple[float, int]] = field(default_factory=list)
 
-    def to_batch(self, gamma: float, lam: float) -> tuple[Batch, np.ndarray]:
-        """GAE per env stream, then swap-and-flatten to env-major order (spec §2.3). Also returns advantages."""
+    def to_batch(self, gamma: float, lam: float) -> Batch:
+        """GAE per env stream, then swap-and-flatten to env-major order (spec §2.3)."""
         adv, ret = compute_gae(self.rewards, self.values, self.episode_starts, self.last_values,
                                self.last_dones, gamma, lam)
         flat = lambda x: np.swapaxes(x, 0, 1).reshape(-1, *x.shape[2:])
         batch = Batch(obs=flat(self.obs), actions=flat(self.actions), advantages=flat(adv), returns=flat(ret),
                       values=flat(self.values), neglogp=flat(self.neglogp))
-        return batch, adv
+        return batch
 
 
 class Runner:
     """Collects ``n_steps`` from every env of a gymnasium vector env (SAME_STEP autoreset)."""
 
     def __init__(self, venv, actor: Actor, dist, *, n_steps: int, semantics: Semantics, gamma: float,
-                 rng: list[np.random.Generator], tracker: EpisodeTracker, normalizer: VecNormalize | None,
+                 rng: np.random.Generator | PerRowGenerators, tracker: EpisodeTracker, normalizer: VecNormalize | None,
                  first_obs: np.ndarray):
         self.venv, self.actor, self.dist = venv, actor, dist
         self.n_steps, self.semantics, self.gamma = n_steps, semantics, gamma

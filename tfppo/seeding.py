@@ -32,11 +32,13 @@ class RunSeeds:
     def weights(self) -> int:
         return int(self._state("weights").generate_state(1)[0] % (2**31 - 1))
 
-    def env(self, index: int) -> int:
-        return int(self._state("env", index).generate_state(1)[0] % (2**31 - 1))
+    def env(self, index: int, restart: int = 0) -> int:
+        """Reset seed of global env ``index``; ``restart`` (updates done before a resume) gives fresh episodes."""
+        entropy = [self.seed, _PURPOSES["env"], index] + ([restart] if restart else [])
+        return int(np.random.SeedSequence(entropy).generate_state(1)[0] % (2**31 - 1))
 
-    def envs(self, first: int, count: int) -> list[int]:
-        return [self.env(first + i) for i in range(count)]
+    def envs(self, first: int, count: int, restart: int = 0) -> list[int]:
+        return [self.env(first + i, restart) for i in range(count)]
 
     def actions(self, index: int = 0) -> np.random.Generator:
         return np.random.default_rng(self._state("actions", index))

@@ -1,8 +1,9 @@
 """Env-tuned hyperparameters, rl-zoo style: what the CLIs use for a known env.
 
-Precedence: preset defaults < this table < explicit flags. Only hyperparameters
-live here, never Semantics, so a preset's fidelity claim is untouched; the
-scripts print which entries were applied and ``--no_zoo`` turns them off.
+Used only when no ``--preset`` is given (an explicit preset means its original
+defaults); then precedence is preset defaults < this table < explicit flags.
+Only hyperparameters live here, never Semantics; the scripts print which
+entries were applied and ``--no_zoo`` turns them off.
 
 * ppo2 / CartPole-v1: rl-baselines-zoo ``ppo2.yml`` (anchors §1b).
 * ppo1 / CartPole-v1: [SB] PPO1 defaults with 10 epochs and no entropy bonus;

@@ -15,11 +15,11 @@ rank = comm.Get_rank()
 agent = tfppo.PPO1("CartPole-v1", preset=preset, timesteps_per_actorbatch=128, optim_batchsize=32, optim_epochs=2,
                    schedule="constant", max_iters=iters, seed=7, verbose=0)
 observations = []
-original_run = agent._make_runner
+original_make_runner = agent.make_runner
 
 
-def recording_runner():
-    runner = original_run()
+def recording_runner(*args, **kwargs):
+    runner = original_make_runner(*args, **kwargs)
     run = runner.run
 
     def run_and_record():
@@ -31,7 +31,7 @@ def recording_runner():
     return runner
 
 
-agent._make_runner = recording_runner
+agent.make_runner = recording_runner
 agent.learn()
 stats = agent.obs_stats
 np.savez(f"{out}/rank{rank}.npz", *agent.model.get_weights(), obs=np.concatenate(observations),
