@@ -23,7 +23,6 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfppo.acting import CompiledActor, NumpyActor  # noqa: E402
-from tfppo.config import NetworkConfig  # noqa: E402
 from tfppo.learner import Batch, Learner, MinibatchPlan  # noqa: E402
 from tfppo.policy import ActorCritic  # noqa: E402
 from tfppo.semantics import get_preset  # noqa: E402

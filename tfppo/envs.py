@@ -194,23 +194,19 @@ def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) ->
             f"unsupported observation space {_describe(observation_space)}; allowed: {_OBS_ALLOWED}"
         )
 
-    if isinstance(action_space, spaces.Discrete):
-        if int(action_space.start) != 0:
-            raise ConfigError(
-                f"unsupported action space Discrete(n={action_space.n}, start={action_space.start}); "
-                f"allowed: {_ACT_ALLOWED} (Discrete/MultiDiscrete must start at 0)"
-            )
-        return
-    if isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
-        return
-    if isinstance(action_space, spaces.MultiDiscrete) and action_space.nvec.ndim == 1:
-        if np.any(np.asarray(action_space.start) != 0):
-            raise ConfigError(
-                f"unsupported action space {_describe(action_space)} with non-zero start; "
-                f"allowed: {_ACT_ALLOWED} (Discrete/MultiDiscrete must start at 0)"
-            )
-        return
-    if isinstance(action_space, spaces.MultiBinary) and len(action_space.shape) == 1:
+    supported = (
+        isinstance(action_space, spaces.Discrete)
+        or (isinstance(action_space, spaces.Box) and len(action_space.shape) == 1)
+        or (isinstance(action_space, spaces.MultiDiscrete) and action_space.nvec.ndim == 1)
+        or (isinstance(action_space, spaces.MultiBinary) and len(action_space.shape) == 1)
+    )
+    if supported and isinstance(action_space, (spaces.Discrete, spaces.MultiDiscrete)) \
+            and np.any(np.asarray(action_space.start) != 0):
+        raise ConfigError(
+            f"unsupported action space {_describe(action_space)} with non-zero start; "
+            f"allowed: {_ACT_ALLOWED} (Discrete/MultiDiscrete must start at 0)"
+        )
+    if supported:
         return
     raise ConfigError(f"unsupported action space {_describe(action_space)}; allowed: {_ACT_ALLOWED}")
 

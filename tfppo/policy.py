@@ -99,11 +99,12 @@ class ActorCritic(keras.Model):
         self(tf.constant(dummy))  # build all weights now, deterministically
 
     # -- construction helpers -------------------------------------------------
-    def _kernel_init(self, gain: float, std: float | None = None):
+    def _kernel_init(self, gain: float):
+        """Orthogonal(gain); under normc the same layer gets [B] PPO1's column norm (spec §5.1):
+        1.0 for hidden layers (gain √2) and the value head (gain 1), 0.01 for the policy head."""
         seed = next(self._seeds)
         if self.init_kind == "normc":
-            # [B] PPO1: normc(1.0) hidden and value head, normc(0.01) policy head (spec §5.1)
-            return Normc(std if std is not None else (0.01 if gain == 0.01 else 1.0), seed=seed)
+            return Normc(min(gain, 1.0), seed=seed)
         return keras.initializers.Orthogonal(gain=gain, seed=seed)
 
     def _dense(self, units: int, gain: float, activation, name: str) -> keras.layers.Dense:

@@ -5,7 +5,6 @@ Writes OUT/rank{r}.npz with the local and the averaged flat gradient.
 import sys
 
 import numpy as np
-import tensorflow as tf
 
 from tests.mpi_scripts.common import gradient_of_batch, make_batch, make_learner
 from tfppo import mpi
