@@ -13,8 +13,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfppo.cli import (EXIT_BAD_INPUT, OneLineParser, add_common_flags, network_overrides,  # noqa: E402
-                       resume_config, run_guarded)
+from tfppo.cli import (EXIT_BAD_INPUT, OneLineParser, add_common_flags, check_run_flags,  # noqa: E402
+                       network_overrides, resume_config, run_guarded)
 from tfppo.config import BUDGETS, PPO1_PRESET_DEFAULTS, SCHEDULES, PPO1Config  # noqa: E402
 from tfppo import mpi, zoo  # noqa: E402
 from tfppo.errors import ConfigError  # noqa: E402
@@ -44,6 +44,7 @@ def parse_args(argv: list[str] | None = None):
 
 def build_config(args) -> tuple[PPO1Config, object]:
     """Validate every flag; returns (config, semantics) or raises ConfigError."""
+    check_run_flags(args)
     hyper = {name: getattr(args, name) for name in (
         "timesteps_per_actorbatch", "clip_param", "entcoeff", "optim_epochs", "optim_stepsize", "optim_batchsize",
         "gamma", "lam", "schedule", "seed", *BUDGETS)}
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tfppo.device import configure_tensorflow
     configure_tensorflow(rank=comm.Get_rank(), deterministic=not args.no_determinism,
-                         threads=1 if comm.Get_size() > 1 else None)
+                         threads=args.threads or (1 if comm.Get_size() > 1 else None))
     import tfppo
 
     log_dir = args.log_dir or f"runs/ppo1/{config.env.replace(':', '_')}-seed{config.seed}-w{comm.Get_size()}"
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         agent = tfppo.PPO1(config.env, preset=config.preset, semantics=semantics, log_dir=log_dir,
                            verbose=args.verbose, **kwargs)
     try:
-        agent.learn()
+        agent.learn(eval_freq=args.eval_freq, eval_episodes=args.eval_episodes)
     finally:
         agent.close()
     if args.save_path:

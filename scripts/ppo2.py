@@ -14,8 +14,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfppo.cli import (OneLineParser, add_common_flags, network_overrides, optional_float,  # noqa: E402
-                       resume_config, run_guarded)
+from tfppo.cli import (OneLineParser, add_common_flags, check_run_flags, network_overrides,  # noqa: E402
+                       optional_float, resume_config, run_guarded)
 from tfppo.config import PPO2_PRESET_DEFAULTS, PPO2Config  # noqa: E402
 from tfppo import zoo  # noqa: E402
 from tfppo.semantics import get_preset  # noqa: E402
@@ -44,8 +44,10 @@ def parse_args(argv: list[str] | None = None):
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def build_config(args) -> tuple[PPO2Config, object]:
+    """Validate every flag without building anything; returns (config, semantics or None when
+    continuing from --load_path) or raises ConfigError. `comparisons` validates suites with it."""
+    check_run_flags(args)
     hyper = dict(num_envs=args.num_envs, vectorization=args.vectorization, n_steps=args.n_steps,
                  nminibatches=args.nminibatches, noptepochs=args.noptepochs, learning_rate=args.learning_rate,
                  cliprange=args.cliprange, cliprange_vf=args.cliprange_vf, ent_coef=args.ent_coef,
@@ -57,23 +59,30 @@ def main(argv: list[str] | None = None) -> int:
         given = dict(hyper, env=args.env, preset=args.preset, semantics=args.semantics, vf_coef=args.vf_coef,
                      max_grad_norm=None if args.max_grad_norm is FROM_PRESET else args.max_grad_norm)
         config = resume_config(args.load_path, "ppo2", PPO2Config, given, ("total_timesteps",))
-        env, preset, semantics = config.env, config.preset, None
-    else:
-        env = args.env or "CartPole-v1"
-        preset = args.preset or "sb-ppo2"
-        hyper, from_zoo = zoo.merge(hyper, "ppo2", env, enabled=not args.no_zoo and args.preset is None)
-        if from_zoo:
-            print(f"tuned hyperparameters for {env} (tfppo/zoo.py): {', '.join(from_zoo)}", flush=True)
-        config = PPO2Config.create(env, preset, **hyper)  # validates every flag
-        semantics = config.resolve_semantics(get_preset(preset).with_overrides(args.semantics))
-        if args.vf_coef is not None:
-            semantics = semantics.replace(vf_coef=args.vf_coef)
-        if args.max_grad_norm is not FROM_PRESET:
-            semantics = semantics.replace(max_grad_norm=args.max_grad_norm)
+        resolve_env(config.env)
+        return config, None
+    env = args.env or "CartPole-v1"
+    preset = args.preset or "sb-ppo2"
+    hyper, from_zoo = zoo.merge(hyper, "ppo2", env, enabled=not args.no_zoo and args.preset is None)
+    if from_zoo:
+        print(f"tuned hyperparameters for {env} (tfppo/zoo.py): {', '.join(from_zoo)}", flush=True)
+    config = PPO2Config.create(env, preset, **hyper)  # validates every flag
+    semantics = config.resolve_semantics(get_preset(preset).with_overrides(args.semantics))
+    if args.vf_coef is not None:
+        semantics = semantics.replace(vf_coef=args.vf_coef)
+    if args.max_grad_norm is not FROM_PRESET:
+        semantics = semantics.replace(max_grad_norm=args.max_grad_norm)
     resolve_env(env)  # unknown env / missing extra: one line, before anything is built
+    return config, semantics
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config, semantics = build_config(args)
+    env, preset = config.env, config.preset
 
     from tfppo.device import configure_tensorflow
-    configure_tensorflow(deterministic=not args.no_determinism)
+    configure_tensorflow(deterministic=not args.no_determinism, threads=args.threads)
     import tfppo
 
     log_dir = args.log_dir or f"runs/ppo2/{env.replace(':', '_')}-seed{config.seed}"
@@ -83,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         agent = tfppo.PPO2(env, preset=preset, semantics=semantics, log_dir=log_dir, verbose=args.verbose,
                            **{k: v for k, v in config.to_dict().items() if k not in ("env", "preset")})
     try:
-        agent.learn(config.total_timesteps)
+        agent.learn(config.total_timesteps, eval_freq=args.eval_freq, eval_episodes=args.eval_episodes)
     finally:
         agent.close()
     if args.save_path:

@@ -19,6 +19,7 @@ from tfppo import checkpoint
 from tfppo.acting import PerRowGenerators, act, make_actor
 from tfppo.envs import EpisodeTracker, VecNormalize, check_spaces, make_vec_env, resolve_env, seed_vec_env
 from tfppo.errors import ConfigError
+from tfppo.evaluation import PeriodicEvaluator
 from tfppo.learner import GradReducer, Learner, MinibatchPlan
 from tfppo.policy import build_policy, is_image_space
 from tfppo.rollout import Rollout, Runner
@@ -92,6 +93,7 @@ class Algorithm:
         self.num_timesteps = 0
         self.n_updates = 0
         self.runner: Runner | None = None  # built on the first learn(): loading for predict needs no envs
+        self.evaluator = PeriodicEvaluator(0, 1, None, config.seed)  # off until learn(eval_freq=...)
 
     @property
     def first_env_index(self) -> int:
@@ -141,6 +143,13 @@ class Algorithm:
         self.obs_stats.update_mpi(obs, comm)
         self.policy.obs_mean.assign(self.obs_stats.mean.astype(np.float32))
         self.policy.obs_std.assign(np.maximum(np.sqrt(self.obs_stats.var), POLICY_OBS_MIN_STD).astype(np.float32))
+
+    def start_evaluation(self, eval_freq: int, eval_episodes: int) -> None:
+        """Deterministic evaluation every ``eval_freq`` env steps on a separate env (rank 0 only),
+        written to ``log_dir/evaluations.csv``; 0 turns it off. Evaluates once before training."""
+        self.evaluator = PeriodicEvaluator(eval_freq if self.rank == 0 else 0, eval_episodes, self.log_dir,
+                                           self.config.seed)
+        self.evaluator.maybe_evaluate(self, self.num_timesteps)
 
     # -- user-facing -------------------------------------------------------------------------
     def predict(self, obs: Any, deterministic: bool = True) -> np.ndarray:

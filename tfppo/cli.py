@@ -65,6 +65,21 @@ def add_common_flags(parser: argparse.ArgumentParser, presets: list[str]) -> Non
     parser.add_argument("--no_determinism", action="store_true", help="turn TF op determinism off")
     parser.add_argument("--no_zoo", action="store_true", help="ignore the env-tuned hyperparameters (tfppo/zoo.py; never used with --preset)")
     parser.add_argument("--verbose", type=int, default=1)
+    parser.add_argument("--eval_freq", type=int, default=0,
+                        help="deterministic evaluation every N env steps on a separate env -> evaluations.csv (0: off)")
+    parser.add_argument("--eval_episodes", type=int, default=10, help="episodes per evaluation")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="TF intra- and inter-op threads (default: TF's choice; 1 per rank under mpirun)")
+
+
+def check_run_flags(args: argparse.Namespace) -> None:
+    """The flags add_common_flags adds beyond the hyperparameters: one-line errors, before anything runs."""
+    if args.eval_freq < 0:
+        raise ConfigError(f"--eval_freq must be >= 0 (0 turns evaluation off), got {args.eval_freq}")
+    if args.eval_episodes <= 0:
+        raise ConfigError(f"--eval_episodes must be a positive integer, got {args.eval_episodes}")
+    if args.threads is not None and args.threads <= 0:
+        raise ConfigError(f"--threads must be a positive integer, got {args.threads}")
 
 
 def network_overrides(args: argparse.Namespace) -> dict[str, Any] | None:

@@ -89,8 +89,9 @@ class PPO1(Algorithm):
         return self.config.timesteps_per_actorbatch * self.world_size
 
     # -- loop ---------------------------------------------------------------------------
-    def learn(self) -> "PPO1":
-        """Iterate until the configured budget is reached."""
+    def learn(self, *, eval_freq: int = 0, eval_episodes: int = 10) -> "PPO1":
+        """Iterate until the configured budget is reached; ``eval_freq`` > 0 adds deterministic
+        evaluations on rank 0 (`tfppo.evaluation.PeriodicEvaluator`), the last one after the final update."""
         cfg = self.config
         if self.runner is None:
             # The runner's tracker is this rank's; self.tracker holds the episodes of all ranks (spec §8).
@@ -98,6 +99,7 @@ class PPO1(Algorithm):
         logger = Logger(self.log_dir, stdout=self.verbose > 0, enabled=self.rank == 0,
                         total_timesteps=cfg.max_timesteps or None)
         self.write_run_header()
+        self.start_evaluation(eval_freq, eval_episodes)
         t_first = time.perf_counter()
         with logger:
             while not self.budget_reached(time.perf_counter() - t_first):
@@ -125,6 +127,8 @@ class PPO1(Algorithm):
                 rank_fps = cfg.timesteps_per_actorbatch / (time.perf_counter() - t_iter)
                 self._log(logger, losses, batch, len(episodes), rank_fps, time.perf_counter() - t_first, lrmult)
                 logger.advance(min(self.timesteps_so_far, cfg.max_timesteps or self.timesteps_so_far))
+                self.evaluator.maybe_evaluate(self, self.num_timesteps)
+            self.evaluator.maybe_evaluate(self, self.num_timesteps, final=True)
         return self
 
     def _log(self, logger: Logger, losses: dict[str, float], batch, ep_this_iter: int, rank_fps: float,
@@ -146,6 +150,9 @@ class PPO1(Algorithm):
         logger.record("lrmult", lrmult)
         logger.record("StepsPerSecRank", rank_fps)
         logger.record("StepsPerSecTotal", rank_fps * self.world_size)
+        # env steps taken by all ranks: TimestepsSoFar is the lrmult counter, which [B] advances by
+        # completed episodes only (row 10), so it cannot serve as the x axis of a learning curve
+        logger.record("EnvStepsSoFar", self.num_timesteps)
         self.last_log = logger.dump(self.num_timesteps)
 
     @staticmethod

@@ -53,8 +53,9 @@ class PPO2(Algorithm):
             return max(1.0 - counted_steps / (n_updates * self.config.batch_size), 0.0)
         return progress_remaining(update, n_updates)
 
-    def learn(self, total_timesteps: int | None = None) -> "PPO2":
-        """Run floor(total/nbatch) updates; ``total_timesteps`` defaults to the config's."""
+    def learn(self, total_timesteps: int | None = None, *, eval_freq: int = 0, eval_episodes: int = 10) -> "PPO2":
+        """Run floor(total/nbatch) updates; ``total_timesteps`` defaults to the config's.
+        ``eval_freq`` > 0 adds deterministic evaluations (`tfppo.evaluation.PeriodicEvaluator`)."""
         cfg = self.config
         total = int(total_timesteps or cfg.total_timesteps)
         n_updates = total // cfg.batch_size
@@ -64,6 +65,7 @@ class PPO2(Algorithm):
             self.runner = self.make_runner(cfg.n_steps, self.tracker, cfg.vectorization)
         logger = Logger(self.log_dir, stdout=self.verbose > 0, total_timesteps=self.num_timesteps + total)
         self.write_run_header()
+        self.start_evaluation(eval_freq, eval_episodes)
         t_first, counted = time.perf_counter(), 0
         with logger:
             for update in range(1, n_updates + 1):
@@ -83,6 +85,7 @@ class PPO2(Algorithm):
                 fps = int(cfg.batch_size / (time.perf_counter() - t_start))
                 self._log(logger, update, fps, t_start - t_first, batch, result.logged, lr, clip)
                 logger.advance(self.num_timesteps)
+                self.evaluator.maybe_evaluate(self, self.num_timesteps, final=update == n_updates)
         return self
 
     def _log(self, logger: Logger, update: int, fps: int, elapsed: float, batch, stats: dict[str, float],

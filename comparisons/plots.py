@@ -1,0 +1,187 @@
+"""Figures (matplotlib, PNG + SVG), each carrying the suite's header under the plot.
+
+* learning curves per env, IQM across seeds with a 95% stratified-bootstrap band (rliable), against
+  env steps and against wall-clock, for ``train_return`` and ``eval_return``;
+* aggregate interval estimates, probability of improvement and performance profiles of
+  normalised scores (rliable's own plotting);
+* per-run diagnostics (approxkl, exact KL, clipfrac, entropy, explained variance, value loss):
+  a return table alone hides instability;
+* the ablation figure: each switch's effect alone, sorted, with its CI.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import scipy.stats  # noqa: E402
+
+from comparisons.results import DIAGNOSTICS  # noqa: E402
+from comparisons.stats import BootstrapSettings  # noqa: E402
+from comparisons.tables import header_lines  # noqa: E402
+
+GRID_POINTS = 50
+MAX_CURVE_VARIANTS = 8  # beyond this (ablation suites) the curves show the base variants only
+
+
+def save(fig: plt.Figure, stem: Path, header: dict[str, Any]) -> list[Path]:
+    """Write ``stem``.png and ``stem``.svg with the header in small type below the axes."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    lines = header_lines(header)
+    fig.text(0.01, 0.0, "\n".join(lines), fontsize=6, va="top", ha="left", family="monospace")
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    for path in paths:
+        fig.savefig(path, bbox_inches="tight", dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def _colors(names: list[str]) -> dict[str, Any]:
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
+
+
+def iqm_band(matrix: np.ndarray, settings: BootstrapSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IQM over runs at every grid point, with a stratified-bootstrap CI (rliable, runs resampled)."""
+    from comparisons.stats import _rliable
+
+    library, _ = _rliable()
+
+    def per_point(m: np.ndarray) -> np.ndarray:
+        return scipy.stats.trim_mean(m, proportiontocut=0.25, axis=0)
+
+    point, ci = library.get_interval_estimates({"x": matrix}, per_point, reps=settings.reps,
+                                               confidence_interval_size=settings.confidence,
+                                               random_state=settings.random_state())
+    return point["x"], ci["x"][0], ci["x"][1]
+
+
+def _on_grid(g: pd.DataFrame, x: str, grid: np.ndarray) -> np.ndarray:
+    """Each seed's curve interpolated onto ``grid`` (a finished run holds its last value)."""
+    rows = []
+    for _, run in g.groupby("seed"):
+        run = run.dropna(subset=["value", x]).sort_values(x)
+        if len(run):
+            rows.append(np.interp(grid, run[x].to_numpy(float), run["value"].to_numpy(float)))
+    return np.array(rows)
+
+
+def curve_variants(runs: pd.DataFrame) -> list[str]:
+    variants = list(dict.fromkeys(runs["variant"]))
+    if len(variants) > MAX_CURVE_VARIANTS and "base" in runs:
+        bases = runs.loc[runs["base"].isna(), "variant"]
+        variants = list(dict.fromkeys(bases))
+    return variants
+
+
+def learning_curves(curves: pd.DataFrame, runs: pd.DataFrame, metric: str, x: str, header: dict[str, Any],
+                    stem: Path, settings: BootstrapSettings) -> list[Path]:
+    """One panel per env: IQM of ``metric`` across seeds against ``x`` (timesteps or time)."""
+    envs = list(dict.fromkeys(runs["env"]))
+    variants = curve_variants(runs)
+    colors = _colors(variants)
+    data = curves[(curves["metric"] == metric) & curves["variant"].isin(variants)]
+    fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.4), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        env_data = data[data["env"] == env]
+        if env_data.empty:
+            continue
+        grid = np.linspace(0.0, float(env_data[x].max()), GRID_POINTS)
+        for variant in variants:
+            matrix = _on_grid(env_data[env_data["variant"] == variant], x, grid)
+            if len(matrix) == 0:
+                continue
+            mid, low, high = iqm_band(matrix, settings)
+            ax.plot(grid, mid, color=colors[variant], label=f"{variant} (n={len(matrix)})")
+            ax.fill_between(grid, low, high, color=colors[variant], alpha=0.2, linewidth=0)
+        ax.set_title(env)
+        ax.set_xlabel("env steps" if x == "timesteps" else "wall-clock seconds")
+        ax.set_ylabel(f"{metric} (IQM, 95% CI)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return save(fig, stem, header)
+
+
+def aggregate_plot(aggregates: pd.DataFrame, metric: str, header: dict[str, Any], stem: Path) -> list[Path]:
+    from rliable import plot_utils
+
+    names = ["IQM", "mean", "median", "optimality_gap"]
+    variants = list(dict.fromkeys(aggregates["variant"]))
+    point, ci = {}, {}
+    for variant in variants:
+        g = aggregates[aggregates["variant"] == variant].set_index("aggregate").loc[names]
+        point[variant] = g["value"].to_numpy()
+        ci[variant] = np.stack([g["low"].to_numpy(), g["high"].to_numpy()])
+    fig, _ = plot_utils.plot_interval_estimates(point, ci, metric_names=names, algorithms=variants,
+                                                xlabel=f"normalised {metric}")
+    return save(fig, stem, header)
+
+
+def improvement_plot(pairs: pd.DataFrame, metric: str, header: dict[str, Any], stem: Path) -> list[Path]:
+    """P(a > b) with its CI for each declared pair, one row per env (rliable's layout)."""
+    from rliable import plot_utils
+
+    rows = pairs[pairs["metric"] == metric]
+    estimates = {f"{r.a} [{r.env}],{r.b}": np.array([r.p_improvement]) for r in rows.itertuples()}
+    intervals = {f"{r.a} [{r.env}],{r.b}": np.array([[r.p_improvement_low], [r.p_improvement_high]])
+                 for r in rows.itertuples()}
+    fig, ax = plt.subplots(figsize=(5, 0.5 + 0.45 * max(1, len(estimates))))
+    plot_utils.plot_probability_of_improvement(estimates, intervals, ax=ax, xlabel=f"P(a > b), {metric}")
+    return save(fig, stem, header)
+
+
+def profiles_plot(taus: np.ndarray, profiles: dict[str, np.ndarray], cis: dict[str, np.ndarray], metric: str,
+                  header: dict[str, Any], stem: Path) -> list[Path]:
+    from rliable import plot_utils
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax,
+                                         xlabel=rf"normalised {metric} ($\tau$)")
+    ax.legend(list(profiles), fontsize=7)
+    return save(fig, stem, header)
+
+
+def diagnostics_plot(diagnostics: pd.DataFrame, runs: pd.DataFrame, env: str, header: dict[str, Any],
+                     stem: Path) -> list[Path]:
+    """Every run's per-update diagnostics on one env, one thin line per seed, coloured by variant."""
+    variants = curve_variants(runs)
+    colors = _colors(variants)
+    data = diagnostics[(diagnostics["env"] == env) & diagnostics["variant"].isin(variants)]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), squeeze=False)
+    for ax, name in zip(axes.flat, DIAGNOSTICS):
+        for (variant, _), run in data.groupby(["variant", "seed"]):
+            if run[name].notna().any():
+                ax.plot(run["timesteps"], run[name], color=colors[variant], alpha=0.6, linewidth=0.8)
+        ax.set_title(name + (" (PPO2 ½·clipped, PPO1 MSE)" if name == "value_loss" else ""), fontsize=9)
+        ax.set_xlabel("env steps")
+        ax.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], color=colors[v], label=v) for v in variants]
+    fig.legend(handles=handles, loc="upper right", fontsize=8)
+    fig.suptitle(f"{env}: training diagnostics per run")
+    return save(fig, stem, header)
+
+
+def ablation_plot(effects: pd.DataFrame, metric: str, header: dict[str, Any], stem: Path) -> list[Path]:
+    """Each switch's effect alone (variant − base) with its 95% CI, sorted, one panel per env × base."""
+    rows = effects[effects["metric"] == metric]
+    panels = list(rows.groupby(["env", "b"], sort=False))
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.6 * max(1, len(panels)), 0.6 + 0.32 * max(
+        (len(g) for _, g in panels), default=1)), squeeze=False)
+    for ax, ((env, base), g) in zip(axes[0], panels):
+        g = g.sort_values("difference")
+        y = np.arange(len(g))
+        err = np.stack([g["difference"] - g["difference_low"], g["difference_high"] - g["difference"]])
+        significant = g["welch_p_holm"].fillna(1.0) < 0.05
+        ax.errorbar(g["difference"], y, xerr=err, fmt="none", ecolor="grey", capsize=2)
+        ax.scatter(g["difference"], y, c=np.where(significant, "tab:red", "tab:blue"), zorder=3, s=18)
+        ax.axvline(0.0, color="black", linewidth=0.8)
+        ax.set_yticks(y, g["switch"], fontsize=8)
+        ax.set_title(f"{env}: from {base}", fontsize=9)
+        ax.set_xlabel(f"Δ {metric} (switch alone − base)")
+        ax.grid(alpha=0.3, axis="x")
+    return save(fig, stem, header)

@@ -1,0 +1,161 @@
+"""One suite directory -> statistics -> tables, figures and a Markdown report.
+
+Every stage reads the previous stage's files (run directories or the tidy CSVs), so a table or a
+figure can be redrawn without rerunning anything, from committed results alone.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from comparisons import stats, tables
+from comparisons.results import METRICS, load_tidy
+
+REPORT_DIR = "report"
+
+
+@dataclass
+class Analysis:
+    """Everything computed from one suite directory."""
+
+    suite_dir: Path
+    header: dict[str, Any]
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+    diagnostics: pd.DataFrame
+    per_variant: pd.DataFrame
+    pairs: pd.DataFrame
+    aggregates: dict[str, pd.DataFrame] = field(default_factory=dict)
+    scores: dict[str, dict[str, Any]] = field(default_factory=dict)
+    effects: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def suite_record(suite_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((Path(suite_dir) / "suite.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def analyse(suite_dir: Path, settings: stats.BootstrapSettings) -> Analysis:
+    suite_dir = Path(suite_dir)
+    data = load_tidy(suite_dir)
+    runs, curves = data["runs"], data["curves"]
+    header = tables.build_header(suite_dir, runs)
+    record = suite_record(suite_dir)
+    envs = record.get("definition", {}).get("envs", {})
+    thresholds = {env: entry.get("threshold") for env, entry in envs.items()}
+    pairs = [tuple(p) for p in record.get("pairs", header.get("pairs", []))]
+    if pairs and "pairs" not in header:
+        header["pairs"] = pairs
+        (suite_dir / "tidy" / tables.HEADER_JSON).write_text(json.dumps(header, indent=2, sort_keys=True))
+    per_variant = pd.concat([stats.per_variant(runs, curves, m, settings, thresholds) for m in METRICS],
+                            ignore_index=True)
+    pair_rows = pd.concat([stats.pairwise(runs, pairs, m, settings) for m in METRICS], ignore_index=True)
+    analysis = Analysis(suite_dir, header, runs, curves, data["diagnostics"], per_variant, pair_rows)
+    references = stats.load_references()
+    for metric in METRICS:
+        scores, envs_used = stats.normalized_scores(runs.dropna(subset=[metric]), metric, references)
+        if scores:
+            analysis.scores[metric] = {"scores": scores, "envs": envs_used}
+            analysis.aggregates[metric] = stats.aggregate(scores, settings)
+    analysis.effects = stats.ablation_effects(pair_rows, runs)
+    return analysis
+
+
+def console_tables(analysis: Analysis) -> str:
+    """The compact view printed after a run: both metrics with IQM + CI, speed, and every pair."""
+    pv = analysis.per_variant
+    rows = []
+    for (env, variant), g in pv.groupby(["env", "variant"], sort=False):
+        by_metric = {m["metric"]: m for _, m in g.iterrows()}
+        row = {"env": env, "variant": variant, "preset": g["preset"].iloc[0], "seeds": int(g["n"].max())}
+        for metric in METRICS:
+            m = by_metric.get(metric)
+            row[f"{metric} IQM [95% CI]"] = "–" if m is None else tables.ci_text(m["iqm"], m["iqm_low"], m["iqm_high"])
+        row["env-steps/s"] = tables.fmt(g["steps_per_second"].iloc[0], 0)
+        rows.append(row)
+    lines = [*tables.header_lines(analysis.header), "", tables.to_markdown(pd.DataFrame(rows)), ""]
+    pair_table = tables.pairwise_table(analysis.pairs)
+    if not pair_table.empty:
+        shown = pair_table[["env", "comparison", "metric", "difference [95% CI]", "P(a > b) [95% CI]", "Holm p"]]
+        lines += [tables.to_markdown(shown), ""]
+    lines.append(f"{stats_note(analysis)}")
+    return "\n".join(lines)
+
+
+def stats_note(analysis: Analysis) -> str:
+    return ("IQM and differences: 95% stratified-bootstrap CIs (rliable); P(a > b): Mann-Whitney probability of "
+            "improvement with CI; Holm: Welch t-test p, Holm-corrected across envs. train_return = "
+            f"{tables.METRIC_NOTES['train_return']}; eval_return = {tables.METRIC_NOTES['eval_return']}.")
+
+
+def write_tables(analysis: Analysis) -> list[Path]:
+    out = analysis.suite_dir / REPORT_DIR / "tables"
+    header = analysis.header
+    written = tables.write_table(tables.results_table(analysis.per_variant), out / "results", header,
+                                 "Per env and variant: both metrics")
+    written += tables.write_table(tables.pairwise_table(analysis.pairs), out / "pairwise", header,
+                                  "Pairwise comparisons (a − b)")
+    for metric, aggregates in analysis.aggregates.items():
+        written += tables.write_table(tables.aggregate_table(aggregates, metric), out / f"aggregate_{metric}",
+                                      header, f"Across envs: normalised {metric} (fixed references)")
+    if not analysis.effects.empty:
+        written += tables.write_table(tables.ablation_table(analysis.effects), out / "ablation", header,
+                                      "Which switch explains the gap: each switch alone, against its base")
+    return written
+
+
+def write_figures(analysis: Analysis, settings: stats.BootstrapSettings) -> list[Path]:
+    from comparisons import plots
+
+    out = analysis.suite_dir / REPORT_DIR / "figures"
+    header, written = analysis.header, []
+    for metric in METRICS:
+        for x, suffix in (("timesteps", "steps"), ("time", "wallclock")):
+            written += plots.learning_curves(analysis.curves, analysis.runs, metric, x, header,
+                                             out / f"curves_{metric}_{suffix}", settings)
+        if not analysis.pairs.empty:
+            written += plots.improvement_plot(analysis.pairs, metric, header, out / f"improvement_{metric}")
+        if metric in analysis.aggregates:
+            written += plots.aggregate_plot(analysis.aggregates[metric], metric, header, out / f"aggregate_{metric}")
+            taus, profiles, cis = stats.performance_profiles(analysis.scores[metric]["scores"], settings)
+            written += plots.profiles_plot(taus, profiles, cis, metric, header, out / f"profiles_{metric}")
+        if not analysis.effects.empty:
+            written += plots.ablation_plot(analysis.effects, metric, header, out / f"ablation_{metric}")
+    for env in dict.fromkeys(analysis.runs["env"]):
+        written += plots.diagnostics_plot(analysis.diagnostics, analysis.runs, env, header,
+                                          out / f"diagnostics_{_slug(env)}")
+    return written
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
+def write_report(analysis: Analysis, figures: list[Path]) -> Path:
+    """REPORT.md: header, tables inline, figures linked (PNG)."""
+    root = analysis.suite_dir
+    lines = [f"# {analysis.header['suite']}: PPO1 vs PPO2", "", *[f"> {line}  " for line in
+                                                                   tables.header_lines(analysis.header)], ""]
+    sections = [("Per env and variant", tables.results_table(analysis.per_variant)),
+                ("Pairwise comparisons (a − b)", tables.pairwise_table(analysis.pairs))]
+    sections += [(f"Across envs: normalised {m} (references: comparisons/references.yaml)",
+                  tables.aggregate_table(a, m)) for m, a in analysis.aggregates.items()]
+    if not analysis.effects.empty:
+        sections.append(("Which switch explains the gap", tables.ablation_table(analysis.effects)))
+    for title, table in sections:
+        lines += [f"## {title}", "", tables.to_markdown(table), ""]
+    lines += ["## Figures", ""]
+    for png in (p for p in figures if p.suffix == ".png"):
+        rel = png.relative_to(root)
+        lines += [f"![{png.stem}]({rel.as_posix()})", ""]
+    lines += ["## Method", "", stats_note(analysis), "",
+              "Regenerate: `python scripts/compare.py report " + root.as_posix() + "`", ""]
+    path = root / "REPORT.md"
+    path.write_text("\n".join(lines))
+    return path

@@ -1,0 +1,155 @@
+"""Run directories -> tidy pandas tables, with both metrics named explicitly everywhere.
+
+* ``train_return``: mean raw return of the last 100 *training* episodes (the stochastic policy),
+  as the trainers log it (`EpRewMean` / `ep_reward_mean`); the openrlbenchmark / CleanRL metric.
+* ``eval_return``: mean return of the deterministic policy over the suite's evaluation episodes
+  on a separate env (``evaluations.csv``); the rl-zoo metric.
+
+Three tables, saved under ``<suite dir>/tidy/`` as CSV (and Parquet when pyarrow is present), so
+every later stage (stats, tables, plots, report) can be redone from them without the run
+directories: ``runs`` (one row per finished run), ``curves`` (one row per logged point, both
+metrics) and ``diagnostics`` (per-update approxkl, clipfrac, entropy, explained variance, value loss).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from comparisons.suite import RunSpec
+
+TIDY_DIR = "tidy"
+METRICS = ("train_return", "eval_return")
+RUN_KEYS = ["env", "variant", "backend", "preset", "seed"]
+# The trainers' log keys for one quantity, in order of preference (PPO2 / PPO1 / Baselines-style keys).
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "timesteps": ("total_timesteps", "EnvStepsSoFar", "misc/total_timesteps"),
+    "time": ("time_elapsed", "TimeElapsed", "misc/time_elapsed"),
+    "train_return": ("ep_reward_mean", "EpRewMean", "eprewmean"),
+    "approxkl": ("approxkl", "loss/approxkl"),
+    "kl": ("kl", "loss_kl", "loss/kl"),
+    "clipfrac": ("clipfrac", "loss/clipfrac"),
+    "entropy": ("policy_entropy", "loss_ent", "loss/policy_entropy"),
+    "explained_variance": ("explained_variance", "ev_tdlam_before", "misc/explained_variance"),
+    "value_loss": ("value_loss", "loss_vf_loss", "loss/value_loss"),
+}
+DIAGNOSTICS = ("approxkl", "kl", "clipfrac", "entropy", "explained_variance", "value_loss")
+
+
+def canonical_progress(progress: pd.DataFrame) -> pd.DataFrame:
+    """progress.csv of either trainer -> canonical columns (missing quantities are NaN)."""
+    out = pd.DataFrame(index=progress.index)
+    for name, aliases in COLUMN_ALIASES.items():
+        found = next((a for a in aliases if a in progress.columns), None)
+        out[name] = pd.to_numeric(progress[found], errors="coerce") if found else np.nan
+    if out["timesteps"].isna().all():
+        raise ValueError("progress.csv has no env-step column (total_timesteps or EnvStepsSoFar)")
+    return out
+
+
+def read_progress(run_dir: Path) -> pd.DataFrame:
+    return canonical_progress(pd.read_csv(run_dir / "progress.csv"))
+
+
+def read_evaluations(run_dir: Path) -> pd.DataFrame:
+    path = run_dir / "evaluations.csv"
+    if not path.exists():
+        return pd.DataFrame(columns=["timesteps", "time_elapsed", "eval_return_mean"])
+    return pd.read_csv(path)
+
+
+def summarize_run(run_dir: Path, run: "RunSpec", *, wall_time: float) -> dict[str, Any]:
+    """The final numbers of one finished run (written as its summary.json)."""
+    progress = read_progress(run_dir)
+    evaluations = read_evaluations(run_dir)
+    last = progress.iloc[-1]
+    env_steps = int(last["timesteps"])
+    train_time = float(last["time"]) if np.isfinite(last["time"]) else wall_time
+    semantics = json.loads((run_dir / "semantics.json").read_text()) if (run_dir / "semantics.json").exists() else {}
+    return {
+        "suite": run.suite, "env": run.env, "variant": run.variant.name, "backend": run.variant.trainer,
+        "preset": run.variant.preset, "seed": run.seed, "budget": run.budget,
+        "workers": run.workers if run.variant.trainer == "ppo1" else None,
+        "num_envs": run.num_envs if run.variant.trainer == "ppo2" else None,
+        "base": run.variant.base, "switch": run.variant.switch,
+        "timesteps": env_steps, "updates": len(progress),
+        "train_return": _finite_or_none(last["train_return"]),
+        "eval_return": _finite_or_none(evaluations["eval_return_mean"].iloc[-1]) if len(evaluations) else None,
+        "eval_timesteps": int(evaluations["timesteps"].iloc[-1]) if len(evaluations) else None,
+        "wall_time": wall_time, "train_time": train_time,
+        "steps_per_second": env_steps / train_time if train_time > 0 else None,
+        "semantics": semantics,
+    }
+
+
+def _finite_or_none(value: Any) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+# -- collecting a suite directory -------------------------------------------------------------------
+def run_dirs(suite_dir: Path) -> list[Path]:
+    """Finished runs: directories ``<env>/<variant>/seed-<s>`` holding a summary.json."""
+    return sorted(p.parent for p in Path(suite_dir).glob("*/*/seed-*/summary.json"))
+
+
+def collect(suite_dir: Path) -> dict[str, pd.DataFrame]:
+    """The three tidy tables from the run directories under ``suite_dir``."""
+    runs, curves, diagnostics = [], [], []
+    for run_dir in run_dirs(suite_dir):
+        summary = json.loads((run_dir / "summary.json").read_text())
+        keys = {k: summary[k] for k in RUN_KEYS}
+        runs.append({k: v for k, v in summary.items() if k != "semantics"})
+        progress = read_progress(run_dir)
+        evaluations = read_evaluations(run_dir)
+        train = pd.DataFrame({"timesteps": progress["timesteps"], "time": progress["time"],
+                              "metric": "train_return", "value": progress["train_return"]})
+        evals = pd.DataFrame({"timesteps": evaluations["timesteps"], "time": evaluations["time_elapsed"],
+                              "metric": "eval_return", "value": evaluations["eval_return_mean"]})
+        for frame in (train, evals):
+            curves.append(frame.assign(**keys))
+        diag = progress[["timesteps", "time", *DIAGNOSTICS]].assign(**keys)
+        diagnostics.append(diag)
+    if not runs:
+        raise FileNotFoundError(f"no finished runs under {suite_dir} (expected <env>/<variant>/seed-<s>/summary.json)")
+    return {
+        "runs": pd.DataFrame(runs),
+        "curves": _keys_first(pd.concat(curves, ignore_index=True)),
+        "diagnostics": _keys_first(pd.concat(diagnostics, ignore_index=True)),
+    }
+
+
+def _keys_first(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[RUN_KEYS + [c for c in frame.columns if c not in RUN_KEYS]]
+
+
+def save_tidy(tables: dict[str, pd.DataFrame], suite_dir: Path) -> Path:
+    """CSV always, Parquet as well when pyarrow is installed."""
+    out = Path(suite_dir) / TIDY_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        tmp = out / f".{name}.csv.tmp"
+        frame.to_csv(tmp, index=False)
+        tmp.replace(out / f"{name}.csv")
+        try:
+            frame.to_parquet(out / f"{name}.parquet", index=False)
+        except ImportError:
+            pass
+    return out
+
+
+def load_tidy(suite_dir: Path) -> dict[str, pd.DataFrame]:
+    """From the run directories when there are any (and refresh tidy/), else from tidy/*.csv alone."""
+    suite_dir = Path(suite_dir)
+    if run_dirs(suite_dir):
+        tables = collect(suite_dir)
+        save_tidy(tables, suite_dir)
+        return tables
+    tidy = suite_dir / TIDY_DIR
+    if not (tidy / "runs.csv").exists():
+        raise FileNotFoundError(f"{suite_dir}: neither finished run directories nor {TIDY_DIR}/runs.csv")
+    return {name: pd.read_csv(tidy / f"{name}.csv") for name in ("runs", "curves", "diagnostics")}

@@ -1,0 +1,345 @@
+"""Run a suite: expand the grid, launch what is not finished, resume after any interruption.
+
+Results go to ``<out>/<suite>/<env>/<variant>/seed-<s>/`` (see `comparisons.launch`). The rules:
+
+* a run is finished when its ``summary.json`` exists; a finished run is never redone;
+* a failed run is recorded (``status.json`` with its error, ``attempt-<n>.log``) and retried
+  once in the same invocation; a later invocation tries it again;
+* Ctrl-C or SIGTERM stops every running process tree and leaves the finished runs intact
+  (an interrupted run is marked ``interrupted`` and simply rerun next time); a SIGKILLed runner
+  takes its children with it (``PR_SET_PDEATHSIG``), and a rerun picks up the rest;
+* ``<out>/<suite>/suite.json`` records the suite's fingerprint: a directory written by another
+  definition of the suite is refused, never mixed (more seeds of the same definition extend it);
+* one runner per suite directory at a time (an advisory lock).
+
+Runs go through a `concurrent.futures` executor: local threads that each wait on one process
+tree (default; ``--jobs`` runs at once, a PPO1 run with W workers counts W), or a Dask
+distributed cluster (``--scheduler tcp://HOST:PORT``; optional extra ``cluster``) whose workers
+run `comparisons.launch.execute_run` on a filesystem they share with the runner.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from comparisons import launch
+from comparisons.suite import RunSpec, Suite, SuiteError
+
+MAX_ATTEMPTS = 2  # the first try and one retry
+SUITE_JSON = "suite.json"
+LOCK_NAME = ".runner.lock"
+
+
+@dataclass
+class RunCounts:
+    total: int
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+    skipped: int = 0
+
+    @property
+    def left(self) -> int:
+        return self.total - self.done - self.failed - self.running
+
+    def line(self) -> str:
+        return f"done {self.done} · running {self.running} · failed {self.failed} · left {self.left}"
+
+
+@dataclass
+class SuiteOutcome:
+    suite_dir: Path
+    counts: RunCounts
+    failures: dict[tuple[str, str, int], str] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+class CoreSlots:
+    """At most ``capacity`` cores busy; a PPO1 run with W ranks takes W (capped at capacity)."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.free = capacity
+        self._cond = threading.Condition()
+
+    def acquire(self, n: int) -> int:
+        n = min(n, self.capacity)
+        with self._cond:
+            self._cond.wait_for(lambda: self.free >= n)
+            self.free -= n
+        return n
+
+    def release(self, n: int) -> None:
+        with self._cond:
+            self.free += n
+            self._cond.notify_all()
+
+
+class SuiteRunner:
+    """Runs one suite into ``out``; `run()` returns when every run finished or failed twice."""
+
+    def __init__(self, suite: Suite, out: str | Path, *, jobs: Optional[int] = None, scheduler: Optional[str] = None,
+                 command_factory: launch.CommandFactory | None = None, show_progress: Optional[bool] = None,
+                 log: Callable[[str], None] | None = None):
+        self.suite = suite
+        self.suite_dir = Path(out) / suite.name
+        self.jobs = jobs or os.cpu_count() or 1
+        if self.jobs <= 0:
+            raise SuiteError(f"--jobs must be a positive integer, got {jobs}")
+        self.scheduler = scheduler
+        self.command_factory = command_factory
+        self.show_progress = sys.stderr.isatty() if show_progress is None else show_progress
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._live: set[subprocess.Popen] = set()
+        self._live_lock = threading.Lock()
+        self._interrupted = threading.Event()
+
+    # -- the results directory ---------------------------------------------------------------
+    def prepare(self) -> None:
+        """Create or check ``suite.json``: the same definition, possibly more seeds."""
+        self.suite_dir.mkdir(parents=True, exist_ok=True)
+        record = launch.read_json(self.suite_dir / SUITE_JSON)
+        fingerprint = self.suite.fingerprint()
+        if record is not None and record.get("fingerprint") != fingerprint:
+            raise SuiteError(f"{self.suite_dir} holds results of another definition of suite {self.suite.name!r} "
+                             f"(fingerprint {record.get('fingerprint')} vs {fingerprint}); use another --out "
+                             "or restore that definition")
+        seeds = sorted(set(record.get("seeds", []) if record else []) | set(self.suite.seeds))
+        launch.write_json(self.suite_dir / SUITE_JSON, {
+            "fingerprint": fingerprint, "seeds": seeds, "definition": self.suite.definition(),
+            "pairs": self.suite.comparison_pairs(), "description": self.suite.description,
+            "source": str(self.suite.source) if self.suite.source else None})
+        if self.suite.source is not None:
+            (self.suite_dir / "suite.yaml").write_text(self.suite.source.read_text())
+
+    def run_dir(self, run: RunSpec) -> Path:
+        return self.suite_dir / run.relative_dir()
+
+    def is_finished(self, run: RunSpec) -> bool:
+        return (self.run_dir(run) / launch.SUMMARY_JSON).exists()
+
+    # -- running ---------------------------------------------------------------------------------
+    def run(self) -> SuiteOutcome:
+        with self._lock():
+            self.prepare()
+            runs = self.suite.runs()
+            todo = [r for r in runs if not self.is_finished(r)]
+            counts = RunCounts(total=len(todo), skipped=len(runs) - len(todo))
+            outcome = SuiteOutcome(self.suite_dir, counts)
+            if counts.skipped:
+                self.log(f"{self.suite.name}: {counts.skipped} of {len(runs)} runs already finished, "
+                         f"{len(todo)} to run")
+            if todo:
+                self._run_all(todo, outcome)
+            return outcome
+
+    def _lock(self):
+        runner = self
+
+        class _Lock:
+            def __enter__(self_inner):
+                runner.suite_dir.mkdir(parents=True, exist_ok=True)
+                self_inner.file = open(runner.suite_dir / LOCK_NAME, "w")
+                try:
+                    fcntl.flock(self_inner.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    self_inner.file.close()
+                    raise SuiteError(f"another runner is using {runner.suite_dir}; wait for it or stop it") from None
+
+            def __exit__(self_inner, *exc):
+                fcntl.flock(self_inner.file, fcntl.LOCK_UN)
+                self_inner.file.close()
+
+        return _Lock()
+
+    def _run_all(self, todo: list[RunSpec], outcome: SuiteOutcome) -> None:
+        counts = outcome.counts
+        executor, remote = self._executor()
+        progress = _Progress(self.show_progress, counts, self.suite.name)
+        attempts: dict[tuple[str, str, int], int] = {}
+        futures: dict[cf.Future, RunSpec] = {}
+
+        def submit(run: RunSpec) -> None:
+            attempts[run.key] = attempts.get(run.key, 0) + 1
+            if remote:
+                fut = executor.submit(launch.execute_run, run, str(self.run_dir(run)), attempts[run.key],
+                                      self.command_factory)
+            else:
+                fut = executor.submit(self._execute_local, run, attempts[run.key], counts, progress)
+            futures[fut] = run
+
+        previous = signal.getsignal(signal.SIGTERM)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        try:
+            with progress:
+                for run in todo:
+                    submit(run)
+                if remote:
+                    counts.running = len(futures)  # in flight on the cluster
+                while futures:
+                    finished, _ = cf.wait(list(futures), timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                    for fut in finished:
+                        run = futures.pop(fut)
+                        status = _result(fut)
+                        if remote:
+                            counts.running -= 1
+                        if status.get("state") == "done":
+                            counts.done += 1
+                        elif attempts[run.key] < MAX_ATTEMPTS:
+                            self.log(f"{'/'.join(map(str, run.key))}: failed ({status.get('error')}); retrying once")
+                            submit(run)
+                            if remote:
+                                counts.running += 1
+                        else:
+                            counts.failed += 1
+                            outcome.failures[run.key] = str(status.get("error"))
+                            self.log(f"{'/'.join(map(str, run.key))}: failed twice: {status.get('error')}")
+                    progress.update()
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+            self._interrupted.set()
+            for fut in futures:
+                fut.cancel()
+            self._stop_live()
+            self.log(f"{self.suite.name}: interrupted; finished runs are kept, rerun the same command to continue")
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, previous)
+            executor.shutdown(wait=True, cancel_futures=True)
+            if outcome.interrupted:
+                for run in todo:
+                    self._mark_interrupted(run)
+
+    def _executor(self) -> tuple[cf.Executor, bool]:
+        if self.scheduler is None:
+            return cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="run"), False
+        try:
+            from distributed import Client
+        except ImportError:
+            raise SuiteError("--scheduler needs Dask distributed: pip install 'tfppo[cluster]'") from None
+        try:
+            client = Client(self.scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise SuiteError(f"--scheduler {self.scheduler}: cannot connect ({exc})") from None
+        return _ClientExecutor(client), True
+
+    def _execute_local(self, run: RunSpec, attempt: int, counts: RunCounts, progress: "_Progress") -> dict[str, Any]:
+        slots = self._slots()
+        taken = slots.acquire(run.processes)
+        try:
+            if self._interrupted.is_set():
+                return {"state": "interrupted"}
+            counts.running += 1
+            progress.update()
+            try:
+                return launch.execute_run(run, str(self.run_dir(run)), attempt, self.command_factory,
+                                          on_start=self._track, on_exit=self._untrack)
+            finally:
+                counts.running -= 1
+        finally:
+            slots.release(taken)
+
+    def _slots(self) -> CoreSlots:
+        if not hasattr(self, "_core_slots"):
+            self._core_slots = CoreSlots(self.jobs)
+        return self._core_slots
+
+    def _track(self, proc: subprocess.Popen) -> None:
+        with self._live_lock:
+            self._live.add(proc)
+        if self._interrupted.is_set():
+            launch.terminate(proc)
+
+    def _untrack(self, proc: subprocess.Popen) -> None:
+        with self._live_lock:
+            self._live.discard(proc)
+
+    def _stop_live(self) -> None:
+        with self._live_lock:
+            live = list(self._live)
+        threads = [threading.Thread(target=launch.terminate, args=(p,)) for p in live]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def _mark_interrupted(self, run: RunSpec) -> None:
+        """An attempt stopped by the interruption is not a failure: no attempt log, state ``interrupted``."""
+        path = self.run_dir(run)
+        status = launch.read_json(path / launch.STATUS_JSON)
+        if status is None or (path / launch.SUMMARY_JSON).exists():
+            return
+        if status.get("state") in ("running", "failed") and "attempt" in status:
+            (path / f"attempt-{status['attempt']}.log").unlink(missing_ok=True)
+            status["state"] = "interrupted"
+            launch.write_json(path / launch.STATUS_JSON, status)
+
+
+class _ClientExecutor(cf.Executor):
+    """Dask's concurrent.futures executor, closing its client on shutdown."""
+
+    def __init__(self, client):
+        self.client = client
+        self.inner = client.get_executor(pure=False)
+
+    def submit(self, fn, /, *args, **kwargs):
+        return self.inner.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.inner.shutdown(wait=wait)
+        self.client.close()
+
+
+def _result(fut: cf.Future) -> dict[str, Any]:
+    try:
+        return fut.result()
+    except cf.CancelledError:
+        return {"state": "interrupted"}
+    except Exception as exc:  # a runner-side error (e.g. a lost Dask worker) is a failed attempt
+        return {"state": "failed", "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+class _Progress:
+    """A rich live bar (done / running / failed / left, ETA) on a terminal; silent otherwise."""
+
+    def __init__(self, enabled: bool, counts: RunCounts, name: str):
+        self.enabled = enabled
+        self.counts = counts
+        self.name = name
+        self._progress = None
+        self._task = None
+
+    def __enter__(self) -> "_Progress":
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+                TimeRemainingColumn
+
+            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                                      TimeRemainingColumn(), transient=False)
+            self._progress.start()
+            self._task = self._progress.add_task(self.name, total=self.counts.total, detail=self.counts.line())
+        return self
+
+    def update(self) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=self.counts.done + self.counts.failed,
+                                  detail=self.counts.line())
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self.update()
+            self._progress.stop()

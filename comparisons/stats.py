@@ -1,0 +1,257 @@
+"""Statistics over seeds, by rliable and scipy (not re-derived here).
+
+Per env × variant: mean ± std, median, IQM with a 95% stratified-bootstrap CI (rliable,
+≥ 2,000 resamples by default, seeded), area under the learning curve, steps to a threshold,
+env-steps/s and wall-clock. Per pair (a − b, e.g. PPO1 − PPO2 or ablation − base): difference
+of means with a bootstrap CI, probability of improvement P(a > b) with a CI (rliable), Welch's
+t-test p with Holm's correction across envs (statsmodels). Across envs: IQM, mean, median and
+optimality gap of scores normalised by **fixed, declared** references (`references.yaml`), and
+performance profiles.
+
+Seeds pair configurations (same initial weights and env seeds) but runs are still independent
+samples of each variant's return distribution, so the two-sample tests are the right ones
+(anchors §4); a paired test would claim more than matched seeds give.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+import yaml
+from scipy.integrate import trapezoid
+
+DEFAULT_REPS = 2000
+DEFAULT_CONFIDENCE = 0.95
+REFERENCES_FILE = Path(__file__).resolve().parent / "references.yaml"
+
+
+@dataclass(frozen=True)
+class BootstrapSettings:
+    reps: int = DEFAULT_REPS
+    seed: int = 0
+    confidence: float = DEFAULT_CONFIDENCE
+
+    def random_state(self) -> np.random.RandomState:
+        # rliable (through arch) takes a legacy RandomState; a fresh one per estimate keeps every number
+        # independent of the order in which the others were computed.
+        return np.random.RandomState(self.seed)
+
+
+def _rliable():
+    # rliable hands its RandomState to arch as ``random_state``, which arch 7 deprecates (FutureWarning)
+    # but still honours; the bootstrap stays seeded, so the warning is noise for our users.
+    warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+    from rliable import library, metrics
+
+    return library, metrics
+
+
+def iqm(scores: np.ndarray) -> float:
+    """Interquartile mean (25% trimmed mean over all entries), rliable's aggregate."""
+    return float(_rliable()[1].aggregate_iqm(np.asarray(scores, dtype=float)))
+
+
+def interval(scores: np.ndarray, func: Callable[[np.ndarray], float], settings: BootstrapSettings
+             ) -> tuple[float, float, float]:
+    """(point, low, high) of ``func`` over a (runs × tasks) matrix, stratified bootstrap over runs."""
+    library, _ = _rliable()
+    matrix = np.asarray(scores, dtype=float)
+    matrix = matrix[:, None] if matrix.ndim == 1 else matrix
+    point, ci = library.get_interval_estimates({"x": matrix}, lambda m: np.array([func(m)]), reps=settings.reps,
+                                               confidence_interval_size=settings.confidence,
+                                               random_state=settings.random_state())
+    return float(point["x"][0]), float(ci["x"][0, 0]), float(ci["x"][1, 0])
+
+
+def two_sample_interval(a: np.ndarray, b: np.ndarray, func: Callable[[np.ndarray, np.ndarray], float],
+                        settings: BootstrapSettings) -> tuple[float, float, float]:
+    """(point, low, high) of ``func(a, b)``, each sample resampled independently (rliable)."""
+    library, _ = _rliable()
+    a2 = np.asarray(a, dtype=float).reshape(len(a), -1)
+    b2 = np.asarray(b, dtype=float).reshape(len(b), -1)
+    point, ci = library.get_interval_estimates({"x": [a2, b2]}, lambda x, y: np.array([func(x, y)]),
+                                               reps=settings.reps, confidence_interval_size=settings.confidence,
+                                               random_state=settings.random_state())
+    return float(point["x"][0]), float(ci["x"][0, 0]), float(ci["x"][1, 0])
+
+
+def probability_of_improvement(a: np.ndarray, b: np.ndarray) -> float:
+    """P(a > b) + ½P(a = b) averaged over tasks (rliable: Mann-Whitney U / (n_a n_b))."""
+    a2 = np.asarray(a, dtype=float).reshape(len(a), -1)
+    b2 = np.asarray(b, dtype=float).reshape(len(b), -1)
+    return float(_rliable()[1].probability_of_improvement(a2, b2))
+
+
+def welch_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Welch t-test p (scipy). Two constant samples: 1 if equal, NaN otherwise (no variance to test)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        return 1.0 if a[0] == b[0] else float("nan")
+    return float(scipy.stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (statsmodels); NaNs stay NaN and are not counted."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="holm")[1]
+    return out.tolist()
+
+
+# -- learning-curve summaries -----------------------------------------------------------------------
+def area_under_curve(timesteps: np.ndarray, values: np.ndarray, budget: float) -> float:
+    """Mean return over training: ∫ return d(steps) / budget (trapezoid over the logged points)."""
+    t = np.asarray(timesteps, dtype=float)
+    v = np.asarray(values, dtype=float)
+    keep = np.isfinite(v)
+    if keep.sum() < 2:
+        return float("nan")
+    return float(trapezoid(v[keep], t[keep]) / budget)
+
+
+def steps_to_threshold(timesteps: np.ndarray, values: np.ndarray, threshold: float | None) -> float:
+    """First logged env step at which the return reaches ``threshold`` (NaN: never, or no threshold)."""
+    if threshold is None or not np.isfinite(threshold):
+        return float("nan")
+    v = np.asarray(values, dtype=float)
+    hits = np.flatnonzero(np.isfinite(v) & (v >= threshold))
+    return float(np.asarray(timesteps, dtype=float)[hits[0]]) if hits.size else float("nan")
+
+
+def curve_summaries(curves: pd.DataFrame, budgets: dict[str, float], thresholds: dict[str, float | None]
+                    ) -> pd.DataFrame:
+    """Per run and metric: AUC and steps-to-threshold."""
+    rows = []
+    for (env, variant, seed, metric), g in curves.groupby(["env", "variant", "seed", "metric"], sort=False):
+        g = g.sort_values("timesteps")
+        rows.append({"env": env, "variant": variant, "seed": seed, "metric": metric,
+                     "auc": area_under_curve(g["timesteps"], g["value"], budgets[env]),
+                     "steps_to_threshold": steps_to_threshold(g["timesteps"], g["value"], thresholds.get(env))})
+    return pd.DataFrame(rows)
+
+
+# -- tables of numbers --------------------------------------------------------------------------------
+def per_variant(runs: pd.DataFrame, curves: pd.DataFrame, metric: str, settings: BootstrapSettings,
+                thresholds: dict[str, float | None]) -> pd.DataFrame:
+    """One row per env × variant for ``metric`` (train_return or eval_return)."""
+    budgets = runs.groupby("env")["budget"].max().to_dict()
+    summaries = curve_summaries(curves[curves["metric"] == metric], budgets, thresholds)
+    rows = []
+    for (env, variant), g in runs.groupby(["env", "variant"], sort=False):
+        values = g[metric].dropna().to_numpy(dtype=float)
+        s = summaries[(summaries["env"] == env) & (summaries["variant"] == variant)]
+        row = {"env": env, "variant": variant, "backend": g["backend"].iloc[0], "preset": g["preset"].iloc[0],
+               "metric": metric, "n": len(values)}
+        if len(values):
+            point, low, high = interval(values, iqm, settings)
+            row.update(mean=values.mean(), std=values.std(ddof=1) if len(values) > 1 else 0.0,
+                       median=float(np.median(values)), iqm=point, iqm_low=low, iqm_high=high)
+        reached = s["steps_to_threshold"].dropna()
+        row.update(auc=float(s["auc"].mean()) if len(s) else np.nan,
+                   steps_to_threshold=float(reached.median()) if len(reached) else np.nan,
+                   reached=f"{len(reached)}/{len(s)}",
+                   steps_per_second=float(g["steps_per_second"].median()),
+                   wall_time=float(g["wall_time"].median()), timesteps=int(g["timesteps"].median()))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pairwise(runs: pd.DataFrame, pairs: list[tuple[str, str]], metric: str, settings: BootstrapSettings
+             ) -> pd.DataFrame:
+    """Per env and pair (a, b): a − b of means with CI, P(a > b) with CI, Welch p, Holm-adjusted across envs."""
+    rows = []
+    for a, b in pairs:
+        for env, g in runs.groupby("env", sort=False):
+            xa = g.loc[g["variant"] == a, metric].dropna().to_numpy(dtype=float)
+            xb = g.loc[g["variant"] == b, metric].dropna().to_numpy(dtype=float)
+            if len(xa) < 2 or len(xb) < 2:
+                continue
+            diff, dlo, dhi = two_sample_interval(xa, xb, lambda x, y: float(x.mean() - y.mean()), settings)
+            poi, plo, phi = two_sample_interval(xa, xb, probability_of_improvement, settings)
+            rows.append({"env": env, "a": a, "b": b, "metric": metric, "n_a": len(xa), "n_b": len(xb),
+                         "mean_a": xa.mean(), "mean_b": xb.mean(), "difference": diff, "difference_low": dlo,
+                         "difference_high": dhi, "p_improvement": poi, "p_improvement_low": plo,
+                         "p_improvement_high": phi, "welch_p": welch_p(xa, xb)})
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame["welch_p_holm"] = np.nan
+        for _, idx in frame.groupby(["a", "b"]).groups.items():
+            frame.loc[idx, "welch_p_holm"] = holm(frame.loc[idx, "welch_p"].tolist())
+    return frame
+
+
+# -- across envs ---------------------------------------------------------------------------------------
+def load_references(path: Path = REFERENCES_FILE) -> dict[str, dict[str, float]]:
+    """Per-env ``random`` and ``target`` returns, declared once (never the min/max of the runs compared)."""
+    data = yaml.safe_load(Path(path).read_text())
+    return {env: {"random": float(v["random"]), "target": float(v["target"])} for env, v in data["envs"].items()}
+
+
+def normalized_scores(runs: pd.DataFrame, metric: str, references: dict[str, dict[str, float]]
+                      ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """{variant: (runs × envs) matrix of (x − random) / (target − random)} over the envs with references
+    and the seeds every variant finished on each env."""
+    envs = [e for e in runs["env"].unique() if e in references]
+    scores: dict[str, np.ndarray] = {}
+    for variant, g in runs.groupby("variant", sort=False):
+        columns = []
+        for env in envs:
+            ref = references[env]
+            values = g.loc[g["env"] == env].sort_values("seed")[metric].to_numpy(dtype=float)
+            columns.append((values - ref["random"]) / (ref["target"] - ref["random"]))
+        n = min((len(c) for c in columns), default=0)
+        if n:
+            scores[variant] = np.stack([c[:n] for c in columns], axis=1)
+    return scores, envs
+
+
+def aggregate(scores: dict[str, np.ndarray], settings: BootstrapSettings) -> pd.DataFrame:
+    """IQM, mean, median and optimality gap of normalised scores with stratified-bootstrap CIs (rliable)."""
+    if not scores:
+        return pd.DataFrame()
+    library, metrics = _rliable()
+    names = ["IQM", "mean", "median", "optimality_gap"]
+
+    def func(m):
+        return np.array([metrics.aggregate_iqm(m), metrics.aggregate_mean(m), metrics.aggregate_median(m),
+                         metrics.aggregate_optimality_gap(m)])
+
+    point, ci = library.get_interval_estimates(scores, func, reps=settings.reps,
+                                               confidence_interval_size=settings.confidence,
+                                               random_state=settings.random_state())
+    rows = []
+    for variant in scores:
+        for i, name in enumerate(names):
+            rows.append({"variant": variant, "aggregate": name, "value": point[variant][i],
+                         "low": ci[variant][0, i], "high": ci[variant][1, i]})
+    return pd.DataFrame(rows)
+
+
+def performance_profiles(scores: dict[str, np.ndarray], settings: BootstrapSettings, points: int = 101
+                         ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Fraction of runs with normalised score > τ, with CIs, on a τ grid (rliable)."""
+    library, _ = _rliable()
+    high = max(1.0, max(float(np.nanmax(s)) for s in scores.values()))
+    taus = np.linspace(0.0, high, points)
+    profiles, cis = library.create_performance_profile(scores, taus, reps=settings.reps,
+                                                       confidence_interval_size=settings.confidence)
+    return taus, profiles, cis
+
+
+def ablation_effects(pair_table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The pairwise rows of ablation variants against their base, labelled by the flipped switch."""
+    if pair_table.empty or "switch" not in runs:
+        return pd.DataFrame()
+    switches = runs.dropna(subset=["switch"]).groupby("variant")["switch"].first().to_dict()
+    effects = pair_table[pair_table["a"].isin(switches)].copy()
+    effects["switch"] = effects["a"].map(switches)
+    return effects.sort_values(["metric", "env", "difference"])

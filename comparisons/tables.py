@@ -1,0 +1,158 @@
+"""Statistics -> tables (pandas -> Markdown, CSV, LaTeX), each under a header saying what was run.
+
+The header (suite, budget, seeds, evaluation protocol, versions, commit, machine) is built from
+``suite.json`` and the runs' ``versions.json`` and kept in ``tidy/header.json``, so tables redrawn
+from the committed tidy CSVs alone carry the same header.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from comparisons.results import TIDY_DIR
+
+HEADER_JSON = "header.json"
+METRIC_NOTES = {
+    "train_return": "mean raw return of the last 100 training episodes (stochastic policy; openrlbenchmark/CleanRL)",
+    "eval_return": "mean return of the deterministic policy on a separate env (rl-zoo)",
+}
+
+
+def build_header(suite_dir: Path, runs: pd.DataFrame) -> dict[str, Any]:
+    """What a reader needs to trust a number: the suite, its budgets and seeds, versions, commit, machine."""
+    suite_dir = Path(suite_dir)
+    saved = suite_dir / TIDY_DIR / HEADER_JSON
+    suite = _read(suite_dir / "suite.json")
+    if suite is None and saved.exists():
+        return json.loads(saved.read_text())
+    versions = next((v for v in (_read(p) for p in sorted(suite_dir.glob("*/*/seed-*/versions.json"))) if v), {})
+    definition = (suite or {}).get("definition", {})
+    budgets = {env: entry["budget"] for env, entry in definition.get("envs", {}).items()}
+    header = {
+        "suite": definition.get("name", suite_dir.name),
+        "description": (suite or {}).get("description", ""),
+        "budgets": budgets,
+        "seeds": sorted(int(s) for s in runs["seed"].unique()),
+        "evaluation": definition.get("evaluation", {}),
+        "runs": int(len(runs)),
+        "versions": {k: v for k, v in versions.items() if k not in ("git_commit", "machine") and v},
+        "commit": versions.get("git_commit", "unknown"),
+        "machine": versions.get("machine", "unknown"),
+    }
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(header, indent=2, sort_keys=True))
+    return header
+
+
+def _read(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def header_lines(header: dict[str, Any]) -> list[str]:
+    budgets = ", ".join(f"{env} {steps:,}" for env, steps in header.get("budgets", {}).items())
+    evaluation = header.get("evaluation") or {}
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(header.get("versions", {}).items()))
+    return [
+        f"suite: {header['suite']} — {header.get('description', '')}",
+        f"budget (env steps): {budgets}; seeds: {_seed_text(header.get('seeds', []))} ({header.get('runs')} runs)",
+        f"evaluation: deterministic, every {evaluation.get('freq', '?')} steps, {evaluation.get('episodes', '?')} "
+        "episodes on a separate env",
+        f"commit {header.get('commit')}; machine: {header.get('machine')}",
+        f"versions: {versions}",
+    ]
+
+
+def _seed_text(seeds: list[int]) -> str:
+    if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}–{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:,.{digits}f}"
+
+
+def ci_text(point: float, low: float, high: float, digits: int = 1) -> str:
+    return f"{fmt(point, digits)} [{fmt(low, digits)}, {fmt(high, digits)}]"
+
+
+def results_table(per_variant: pd.DataFrame) -> pd.DataFrame:
+    """Both metrics side by side per env × variant: mean ± std, median, IQM [95% CI], AUC, speed."""
+    rows = []
+    for (env, variant), g in per_variant.groupby(["env", "variant"], sort=False):
+        row: dict[str, Any] = {"env": env, "variant": variant, "backend": g["backend"].iloc[0],
+                               "preset": g["preset"].iloc[0], "seeds": int(g["n"].max())}
+        for _, m in g.iterrows():
+            name = m["metric"]
+            row[f"{name} mean ± std"] = f"{fmt(m.get('mean'))} ± {fmt(m.get('std'))}"
+            row[f"{name} median"] = fmt(m.get("median"))
+            row[f"{name} IQM [95% CI]"] = ci_text(m.get("iqm"), m.get("iqm_low"), m.get("iqm_high"))
+            row[f"{name} AUC"] = fmt(m.get("auc"))
+            row[f"{name} steps to threshold"] = (f"{fmt(m.get('steps_to_threshold'), 0)} ({m.get('reached')})")
+        first = g.iloc[0]
+        row["env-steps/s"] = fmt(first["steps_per_second"], 0)
+        row["wall time (s)"] = fmt(first["wall_time"], 0)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pairwise_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    if pairs.empty:
+        return pd.DataFrame()
+    return pd.DataFrame({
+        "env": pairs["env"], "comparison": pairs["a"] + " − " + pairs["b"], "metric": pairs["metric"],
+        "mean a": pairs["mean_a"].map(fmt), "mean b": pairs["mean_b"].map(fmt),
+        "difference [95% CI]": [ci_text(d, lo, hi) for d, lo, hi in
+                                zip(pairs["difference"], pairs["difference_low"], pairs["difference_high"])],
+        "P(a > b) [95% CI]": [ci_text(p, lo, hi, 2) for p, lo, hi in
+                              zip(pairs["p_improvement"], pairs["p_improvement_low"], pairs["p_improvement_high"])],
+        "Welch p": pairs["welch_p"].map(lambda p: fmt(p, 3)),
+        "Holm p": pairs["welch_p_holm"].map(lambda p: fmt(p, 3)),
+    })
+
+
+def aggregate_table(aggregates: pd.DataFrame, metric: str) -> pd.DataFrame:
+    if aggregates.empty:
+        return pd.DataFrame()
+    wide = aggregates.assign(text=[ci_text(v, lo, hi, 3) for v, lo, hi in
+                                   zip(aggregates["value"], aggregates["low"], aggregates["high"])])
+    table = wide.pivot(index="variant", columns="aggregate", values="text").reset_index()
+    table.insert(1, "metric", metric)
+    return table
+
+
+def ablation_table(effects: pd.DataFrame) -> pd.DataFrame:
+    """Which switch explains the gap: effect of each switch alone (variant − base) with CI."""
+    if effects.empty:
+        return pd.DataFrame()
+    return pd.DataFrame({
+        "env": effects["env"], "metric": effects["metric"], "base": effects["b"], "switch": effects["switch"],
+        "effect [95% CI]": [ci_text(d, lo, hi) for d, lo, hi in
+                            zip(effects["difference"], effects["difference_low"], effects["difference_high"])],
+        "P(switch better)": effects["p_improvement"].map(lambda p: fmt(p, 2)),
+        "Holm p": effects["welch_p_holm"].map(lambda p: fmt(p, 3)),
+    })
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    return table.to_markdown(index=False) if not table.empty else "(no rows)"
+
+
+def write_table(table: pd.DataFrame, path_stem: Path, header: dict[str, Any], title: str) -> list[Path]:
+    """``<stem>.md`` (header + table), ``<stem>.csv`` and ``<stem>.tex`` (header as LaTeX comments)."""
+    path_stem.parent.mkdir(parents=True, exist_ok=True)
+    lines = header_lines(header)
+    md = [f"### {title}", "", *[f"> {line}  " for line in lines], "", to_markdown(table), ""]
+    outputs = [path_stem.with_suffix(".md"), path_stem.with_suffix(".csv"), path_stem.with_suffix(".tex")]
+    outputs[0].write_text("\n".join(md))
+    table.to_csv(outputs[1], index=False)
+    latex = table.to_latex(index=False, escape=True, caption=title) if not table.empty else ""
+    outputs[2].write_text("".join(f"% {line}\n" for line in lines) + latex)
+    return outputs
