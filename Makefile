@@ -12,19 +12,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install --quiet -e .
+$(VENV)/.installed-compare: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet -e ".[compare]"
 	touch $@
 
 $(VENV)/.installed-test: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
-	touch $(VENV)/.installed $@
+	touch $(VENV)/.installed-compare $@
 
-demo: $(VENV)/.installed
-	$(BIN)/python scripts/ppo2.py --env CartPole-v1 --num_envs 8 --n_steps 32 --nminibatches 1 \
-	    --noptepochs 20 --lam 0.8 --gamma 0.98 --learning_rate lin_1e-3 --cliprange lin_0.2 \
-	    --ent_coef 0.0 --total_timesteps 100000 --seed 0 --log_dir runs/demo-ppo2 --save_path runs/demo-ppo2/model
-	$(BIN)/python scripts/evaluate.py --load_path runs/demo-ppo2/model --episodes 10
+# The main job: PPO1 (under the venv's mpirun) vs PPO2 on matched seeds, the table, then the figures.
+# Resumable: a second `make demo` reuses the finished runs.
+demo: $(VENV)/.installed-compare
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/compare.py run smoke --out runs/compare
+	$(BIN)/python scripts/compare.py report runs/compare/smoke
 
 test: $(VENV)/.installed-test
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra

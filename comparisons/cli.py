@@ -29,6 +29,7 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a suite (resumable)")
     run.add_argument("suite", help="bundled suite name (smoke, classic, mujoco, ablation, equivalence) or a YAML path")
     run.add_argument("--seeds", type=int, default=None, help="run seeds 0..N-1 instead of the suite's")
+    run.add_argument("--envs", default=None, help="comma-separated subset of the suite's envs to run now")
     run.add_argument("--jobs", type=int, default=None, help="cores to fill (default: all); PPO1 with W workers takes W")
     run.add_argument("--out", default=DEFAULT_OUT, help=f"results root (default {DEFAULT_OUT})")
     run.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://HOST:8786")
@@ -98,6 +99,8 @@ def _run(args, settings) -> int:
     suite = load_suite(args.suite)
     if args.seeds is not None:
         suite = suite.with_seeds(args.seeds)
+    if args.envs:
+        suite = suite.only_envs([e.strip() for e in args.envs.split(",") if e.strip()])
     runner = SuiteRunner(suite, args.out, jobs=args.jobs, scheduler=args.scheduler)
     outcome = runner.run()
     counts = outcome.counts

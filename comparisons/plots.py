@@ -55,9 +55,9 @@ def iqm_band(matrix: np.ndarray, settings: BootstrapSettings) -> tuple[np.ndarra
     def per_point(m: np.ndarray) -> np.ndarray:
         return scipy.stats.trim_mean(m, proportiontocut=0.25, axis=0)
 
-    point, ci = library.get_interval_estimates({"x": matrix}, per_point, reps=settings.reps,
-                                               confidence_interval_size=settings.confidence,
-                                               random_state=settings.random_state())
+    with settings.seeded() as rng:
+        point, ci = library.get_interval_estimates({"x": matrix}, per_point, reps=settings.reps,
+                                                   confidence_interval_size=settings.confidence, random_state=rng)
     return point["x"], ci["x"][0], ci["x"][1]
 
 
@@ -86,7 +86,8 @@ def learning_curves(curves: pd.DataFrame, runs: pd.DataFrame, metric: str, x: st
     variants = curve_variants(runs)
     colors = _colors(variants)
     data = curves[(curves["metric"] == metric) & curves["variant"].isin(variants)]
-    fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(envs), figsize=(max(6.0, 4.2 * len(envs)), 3.6), squeeze=False,
+                             layout="constrained")
     for ax, env in zip(axes[0], envs):
         env_data = data[data["env"] == env]
         if env_data.empty:
@@ -152,7 +153,7 @@ def diagnostics_plot(diagnostics: pd.DataFrame, runs: pd.DataFrame, env: str, he
     variants = curve_variants(runs)
     colors = _colors(variants)
     data = diagnostics[(diagnostics["env"] == env) & diagnostics["variant"].isin(variants)]
-    fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), squeeze=False)
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), squeeze=False, layout="constrained")
     for ax, name in zip(axes.flat, DIAGNOSTICS):
         for (variant, _), run in data.groupby(["variant", "seed"]):
             if run[name].notna().any():

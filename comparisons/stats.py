@@ -14,6 +14,7 @@ samples of each variant's return distribution, so the two-sample tests are the r
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +38,20 @@ class BootstrapSettings:
     confidence: float = DEFAULT_CONFIDENCE
 
     def random_state(self) -> np.random.RandomState:
-        # rliable (through arch) takes a legacy RandomState; a fresh one per estimate keeps every number
-        # independent of the order in which the others were computed.
+        """A fresh RandomState per estimate, so no number depends on the order the others were computed in."""
         return np.random.RandomState(self.seed)
+
+    @contextlib.contextmanager
+    def seeded(self):
+        """rliable 1.2's StratifiedBootstrap ignores ``random_state`` when resampling: its
+        ``update_indices`` draws from NumPy's *global* RNG (``np.random.choice``). So the global RNG is
+        seeded for the duration of each estimate (and restored after), which makes it reproducible."""
+        saved = np.random.get_state()
+        np.random.seed(self.seed)
+        try:
+            yield self.random_state()
+        finally:
+            np.random.set_state(saved)
 
 
 def _rliable():
@@ -62,9 +74,9 @@ def interval(scores: np.ndarray, func: Callable[[np.ndarray], float], settings: 
     library, _ = _rliable()
     matrix = np.asarray(scores, dtype=float)
     matrix = matrix[:, None] if matrix.ndim == 1 else matrix
-    point, ci = library.get_interval_estimates({"x": matrix}, lambda m: np.array([func(m)]), reps=settings.reps,
-                                               confidence_interval_size=settings.confidence,
-                                               random_state=settings.random_state())
+    with settings.seeded() as rng:
+        point, ci = library.get_interval_estimates({"x": matrix}, lambda m: np.array([func(m)]), reps=settings.reps,
+                                                   confidence_interval_size=settings.confidence, random_state=rng)
     return float(point["x"][0]), float(ci["x"][0, 0]), float(ci["x"][1, 0])
 
 
@@ -74,9 +86,10 @@ def two_sample_interval(a: np.ndarray, b: np.ndarray, func: Callable[[np.ndarray
     library, _ = _rliable()
     a2 = np.asarray(a, dtype=float).reshape(len(a), -1)
     b2 = np.asarray(b, dtype=float).reshape(len(b), -1)
-    point, ci = library.get_interval_estimates({"x": [a2, b2]}, lambda x, y: np.array([func(x, y)]),
-                                               reps=settings.reps, confidence_interval_size=settings.confidence,
-                                               random_state=settings.random_state())
+    with settings.seeded() as rng:
+        point, ci = library.get_interval_estimates({"x": [a2, b2]}, lambda x, y: np.array([func(x, y)]),
+                                                   reps=settings.reps, confidence_interval_size=settings.confidence,
+                                                   random_state=rng)
     return float(point["x"][0]), float(ci["x"][0, 0]), float(ci["x"][1, 0])
 
 
@@ -225,9 +238,9 @@ def aggregate(scores: dict[str, np.ndarray], settings: BootstrapSettings) -> pd.
         return np.array([metrics.aggregate_iqm(m), metrics.aggregate_mean(m), metrics.aggregate_median(m),
                          metrics.aggregate_optimality_gap(m)])
 
-    point, ci = library.get_interval_estimates(scores, func, reps=settings.reps,
-                                               confidence_interval_size=settings.confidence,
-                                               random_state=settings.random_state())
+    with settings.seeded() as rng:
+        point, ci = library.get_interval_estimates(scores, func, reps=settings.reps,
+                                                   confidence_interval_size=settings.confidence, random_state=rng)
     rows = []
     for variant in scores:
         for i, name in enumerate(names):
@@ -242,8 +255,9 @@ def performance_profiles(scores: dict[str, np.ndarray], settings: BootstrapSetti
     library, _ = _rliable()
     high = max(1.0, max(float(np.nanmax(s)) for s in scores.values()))
     taus = np.linspace(0.0, high, points)
-    profiles, cis = library.create_performance_profile(scores, taus, reps=settings.reps,
-                                                       confidence_interval_size=settings.confidence)
+    with settings.seeded():
+        profiles, cis = library.create_performance_profile(scores, taus, reps=settings.reps,
+                                                           confidence_interval_size=settings.confidence)
     return taus, profiles, cis
 
 

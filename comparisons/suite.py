@@ -13,6 +13,7 @@ preset, each with that switch alone flipped (spec §10: one row, one effect).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -225,13 +226,14 @@ class Suite:
     variants: dict[str, Variant]
     pairs: tuple[tuple[str, str], ...]
     source: Optional[Path] = None
+    envs_selected: Optional[tuple[str, ...]] = None  # run only these now (the definition keeps them all)
 
     def runs(self) -> list[RunSpec]:
         """The grid, env-major then variant then seed (so early results cover every variant)."""
         return [RunSpec(self.name, env_id, variant, seed, entry.budget, self.evaluation,
                         dict(entry.flags.get(variant.trainer, {})), workers=entry.workers or variant.workers,
                         num_envs=entry.num_envs or variant.num_envs)
-                for env_id, entry in self.envs.items()
+                for env_id, entry in self.envs.items() if self.envs_selected is None or env_id in self.envs_selected
                 for seed in self.seeds
                 for variant in self.variants.values()]
 
@@ -254,11 +256,17 @@ class Suite:
         text = json.dumps(self.definition(), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def only_envs(self, envs: list[str]) -> "Suite":
+        unknown = [e for e in envs if e not in self.envs]
+        if unknown or not envs:
+            raise SuiteError(f"--envs {','.join(unknown) or '(empty)'} not in suite {self.name!r}; "
+                             f"allowed: {', '.join(self.envs)}")
+        return dataclasses.replace(self, envs_selected=tuple(envs))
+
     def with_seeds(self, count: int) -> "Suite":
         if count <= 0:
             raise SuiteError(f"--seeds must be a positive integer, got {count}")
-        return Suite(self.name, self.description, tuple(range(count)), self.evaluation, self.envs,
-                     self.variants, self.pairs, self.source)
+        return dataclasses.replace(self, seeds=tuple(range(count)))
 
 
 # -- loading -------------------------------------------------------------------------------------

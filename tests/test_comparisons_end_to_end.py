@@ -1,0 +1,47 @@
+"""The real thing: `compare.py run smoke` (PPO1 under mpirun vs PPO2), then a report, then the same
+report redrawn from the tidy CSVs alone (as committed results are)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_smoke_suite_end_to_end_and_report_from_tidy_csvs(tmp_path, repo_root, subprocess_env):
+    compare = [sys.executable, str(repo_root / "scripts" / "compare.py")]
+    out = tmp_path / "out"
+    proc = subprocess.run([*compare, "run", "smoke", "--out", str(out), "--reps", "500"], capture_output=True,
+                          text=True, env=subprocess_env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| CartPole-v1 | ppo1" in proc.stdout and "| CartPole-v1 | ppo2" in proc.stdout
+    assert "ppo1 − ppo2" in proc.stdout and "P(a > b)" in proc.stdout
+    suite_dir = out / "smoke"
+    runs = pd.read_csv(suite_dir / "tidy" / "runs.csv")
+    assert len(runs) == 6 and set(runs["backend"]) == {"ppo1", "ppo2"} and sorted(set(runs["seed"])) == [0, 1, 2]
+    assert runs["train_return"].notna().all() and runs["eval_return"].notna().all()
+    assert (runs.loc[runs["backend"] == "ppo2", "timesteps"] == 49152).all()  # floor(50000 / 1024) updates
+    assert (runs.loc[runs["backend"] == "ppo1", "timesteps"] >= 50000).all()  # [B] counts completed episodes
+
+    report = subprocess.run([*compare, "report", str(suite_dir), "--reps", "500"], capture_output=True, text=True,
+                            env=subprocess_env, timeout=600)
+    assert report.returncode == 0, report.stderr[-2000:]
+    text = (suite_dir / "REPORT.md").read_text()
+    assert "## Pairwise comparisons (a − b)" in text and "curves_eval_return_steps.png" in text
+    figures = suite_dir / "report" / "figures"
+    for name in ("curves_train_return_steps", "curves_eval_return_wallclock", "improvement_eval_return",
+                 "diagnostics_CartPole-v1"):
+        assert (figures / f"{name}.png").stat().st_size > 5000 and (figures / f"{name}.svg").exists()
+    pairwise = pd.read_csv(suite_dir / "report" / "tables" / "pairwise.csv")
+
+    for run_dir in suite_dir.glob("CartPole-v1"):  # keep only what gets committed: suite.json and tidy/
+        shutil.rmtree(run_dir)
+    shutil.rmtree(suite_dir / "report")
+    again = subprocess.run([*compare, "table", str(suite_dir), "--reps", "500"], capture_output=True, text=True,
+                           env=subprocess_env, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    pd.testing.assert_frame_equal(pd.read_csv(suite_dir / "report" / "tables" / "pairwise.csv"), pairwise)

@@ -1,0 +1,160 @@
+"""The runner: finished runs are never redone, a failed run is retried once, an interrupted suite
+completes on rerun with every run exactly once, another definition is refused, Dask runs the same."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+
+import pytest
+
+from comparisons.results import collect
+from comparisons.runner import SuiteRunner
+from comparisons.suite import SuiteError, load_suite
+from tests.comparisons_support.suites import TINY_SUITE, fake_command, write_suite
+
+KEYS = {("CartPole-v1", v, s) for v in ("ppo1", "ppo2") for s in (0, 1)}
+
+
+def make_runner(tmp_path, suite_text=TINY_SUITE, **kwargs):
+    suite = load_suite(write_suite(tmp_path, suite_text))
+    messages: list[str] = []
+    runner = SuiteRunner(suite, tmp_path / "out", jobs=2, command_factory=fake_command, show_progress=False,
+                         log=messages.append, **kwargs)
+    return runner, messages
+
+
+def ledger_counts(path) -> Counter:
+    return Counter(path.read_text().split()) if path.exists() else Counter()
+
+
+def test_runs_every_run_once_and_skips_finished_ones(tmp_path, monkeypatch):
+    ledger = tmp_path / "ledger"
+    monkeypatch.setenv("FAKE_LEDGER", str(ledger))
+    runner, _ = make_runner(tmp_path)
+    outcome = runner.run()
+    assert (outcome.counts.done, outcome.counts.failed, outcome.counts.skipped) == (4, 0, 0)
+    for env, variant, seed in KEYS:
+        run_dir = tmp_path / "out" / "tiny" / env / variant / f"seed-{seed}"
+        for name in ("progress.csv", "evaluations.csv", "semantics.json", "config.json", "summary.json",
+                     "stdout.log", "versions.json", "status.json"):
+            assert (run_dir / name).exists(), (run_dir, name)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        expected = 100.0 + 10.0 * seed + (5.0 if variant == "ppo1" else 0.0)  # what the fake trainer logs
+        assert summary["train_return"] == expected and summary["eval_return"] == 2 * expected
+        assert summary["timesteps"] == 4000 and summary["backend"] == variant
+    again = make_runner(tmp_path)[0].run()
+    assert (again.counts.total, again.counts.skipped) == (0, 4)
+    assert set(ledger_counts(ledger).values()) == {1} and len(ledger_counts(ledger)) == 4
+
+
+def test_a_failed_run_is_recorded_and_retried_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_FAIL_ONCE", "1")
+    runner, messages = make_runner(tmp_path)
+    outcome = runner.run()
+    assert (outcome.counts.done, outcome.counts.failed) == (4, 0)
+    assert sum("retrying once" in m for m in messages) == 4
+    run_dir = tmp_path / "out" / "tiny" / "CartPole-v1" / "ppo2" / "seed-0"
+    assert "planned failure" in (run_dir / "attempt-1.log").read_text()
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "done" and status["attempt"] == 2
+
+
+def test_a_run_failing_twice_is_reported_and_the_rest_finish(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_ALWAYS_FAIL", "ppo1")
+    runner, messages = make_runner(tmp_path)
+    outcome = runner.run()
+    assert (outcome.counts.done, outcome.counts.failed) == (2, 2)
+    assert set(outcome.failures) == {("CartPole-v1", "ppo1", 0), ("CartPole-v1", "ppo1", 1)}
+    assert all("exit code 1: fake_trainer: error: this variant always fails" == e for e in outcome.failures.values())
+    status = json.loads((tmp_path / "out/tiny/CartPole-v1/ppo1/seed-0/status.json").read_text())
+    assert status["state"] == "failed" and status["attempt"] == 2 and "always fails" in status["error"]
+    monkeypatch.delenv("FAKE_ALWAYS_FAIL")
+    rerun = make_runner(tmp_path)[0].run()  # a later invocation tries the failed runs again
+    assert (rerun.counts.done, rerun.counts.skipped) == (2, 2)
+
+
+def test_another_definition_is_refused_more_seeds_extend(tmp_path):
+    make_runner(tmp_path)[0].run()
+    changed = TINY_SUITE.replace("budget: 4000", "budget: 8000")
+    with pytest.raises(SuiteError, match="holds results of another definition of suite 'tiny'"):
+        make_runner(tmp_path, changed)[0].run()
+    more = make_runner(tmp_path, TINY_SUITE.replace("seeds: 2", "seeds: 3"))[0].run()
+    assert (more.counts.done, more.counts.skipped) == (2, 4)
+    assert json.loads((tmp_path / "out/tiny/suite.json").read_text())["seeds"] == [0, 1, 2]
+
+
+DRIVER = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {root!r})
+    from comparisons.runner import SuiteRunner
+    from comparisons.suite import load_suite
+    from tests.comparisons_support.suites import fake_command
+    outcome = SuiteRunner(load_suite({suite!r}), {out!r}, jobs=1, command_factory=fake_command,
+                          show_progress=False).run()
+    sys.exit(130 if outcome.interrupted else 0)
+""")
+
+
+def test_ctrl_c_keeps_finished_runs_and_a_rerun_completes_each_run_exactly_once(tmp_path, repo_root,
+                                                                                subprocess_env):
+    suite_path = write_suite(tmp_path)
+    ledger = tmp_path / "ledger"
+    env = dict(subprocess_env, FAKE_LEDGER=str(ledger), FAKE_SLEEP="1.0")
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER.format(root=str(repo_root), suite=str(suite_path), out=str(tmp_path / "out")))
+    proc = subprocess.Popen([sys.executable, str(driver)], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while sum(ledger_counts(ledger).values()) < 1 and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted; finished runs are kept" in stderr
+    finished_before = sum(ledger_counts(ledger).values())
+    assert 1 <= finished_before < 4
+    statuses = [json.loads(p.read_text())["state"] for p in (tmp_path / "out/tiny").glob("*/*/seed-*/status.json")]
+    assert "running" not in statuses and "failed" not in statuses
+    rerun = subprocess.run([sys.executable, str(driver)], env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    counts = ledger_counts(ledger)
+    assert set(counts) == {"/".join(map(str, k)) for k in KEYS} and set(counts.values()) == {1}
+    assert len(collect(tmp_path / "out" / "tiny")["runs"]) == 4
+    assert not list((tmp_path / "out/tiny").glob("*/*/seed-*/attempt-*.log"))  # an interruption is no failure
+
+
+def test_dask_localcluster_runs_the_same_suite(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    ledger = tmp_path / "ledger"
+    monkeypatch.setenv("FAKE_LEDGER", str(ledger))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as c:
+        runner, _ = make_runner(tmp_path, scheduler=c.scheduler_address)
+        outcome = runner.run()
+    assert (outcome.counts.done, outcome.counts.failed) == (4, 0)
+    runs = collect(tmp_path / "out" / "tiny")["runs"]
+    assert set(zip(runs["env"], runs["variant"], runs["seed"])) == KEYS
+    assert set(ledger_counts(ledger).values()) == {1}
+
+
+def test_unreachable_scheduler_is_one_clear_error(tmp_path):
+    pytest.importorskip("distributed")
+    runner, _ = make_runner(tmp_path, scheduler="tcp://127.0.0.1:1")
+    with pytest.raises(SuiteError, match="--scheduler tcp://127.0.0.1:1: cannot connect"):
+        runner.run()
+
+
+def test_concurrent_runner_on_the_same_directory_is_refused(tmp_path):
+    import fcntl
+
+    runner, _ = make_runner(tmp_path)
+    (tmp_path / "out" / "tiny").mkdir(parents=True)
+    with open(tmp_path / "out" / "tiny" / ".runner.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(SuiteError, match="another runner is using"):
+            runner.run()
+    assert os.path.exists(tmp_path / "out" / "tiny" / ".runner.lock")

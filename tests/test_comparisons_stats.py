@@ -1,0 +1,141 @@
+"""Statistics against hand-computed values, tables from a fixed DataFrame, figures written."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+
+from comparisons import stats, tables
+from comparisons.stats import BootstrapSettings
+
+FAST = BootstrapSettings(reps=2000, seed=0)
+
+
+def test_iqm_is_the_mean_of_the_middle_half():
+    assert stats.iqm([1, 2, 3, 4, 5, 6, 7, 8]) == pytest.approx(4.5)
+    assert stats.iqm([0, 10, 1, 2, 3, 100, 4, 5]) == pytest.approx(3.5)  # sorted middle half: 2, 3, 4, 5
+
+
+def test_seeded_bootstrap_ci_contains_the_true_mean_and_is_reproducible():
+    values = np.random.default_rng(1).normal(3.0, 1.0, size=50)
+    point, low, high = stats.interval(values, np.mean, FAST)
+    assert point == pytest.approx(values.mean())
+    assert low < 3.0 < high and high - low < 1.0
+    assert stats.interval(values, np.mean, FAST) == (point, low, high)
+    assert stats.interval(values, np.mean, BootstrapSettings(reps=2000, seed=1)) != (point, low, high)
+
+
+def test_welch_p_matches_the_hand_computed_statistic():
+    a, b = [1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0, 8.0, 10.0]
+    va, vb = 5 / 3, 10.0  # sample variances
+    se2 = va / 4 + vb / 5
+    t = (2.5 - 6.0) / math.sqrt(se2)
+    df = se2 ** 2 / ((va / 4) ** 2 / 3 + (vb / 5) ** 2 / 4)
+    assert t == pytest.approx(-2.251436, abs=1e-6) and df == pytest.approx(5.520788, abs=1e-6)
+    assert stats.welch_p(a, b) == pytest.approx(2 * scipy.stats.t.sf(abs(t), df), rel=1e-12)
+    assert stats.welch_p([500.0] * 3, [500.0] * 3) == 1.0  # identical constants: no difference
+    assert math.isnan(stats.welch_p([1.0] * 3, [2.0] * 3))
+
+
+def test_probability_of_improvement_counts_pairs():
+    # a > b in 5 of 9 pairs, 2 ties count half: (5 + 1) / 9
+    assert stats.probability_of_improvement(np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 0.0])) \
+        == pytest.approx(6 / 9)
+    point, low, high = stats.two_sample_interval(np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 0.0]),
+                                                 stats.probability_of_improvement, FAST)
+    assert point == pytest.approx(6 / 9) and 0.0 <= low <= point <= high <= 1.0
+
+
+def test_holm_adjustment():
+    assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    adjusted = stats.holm([0.02, float("nan")])
+    assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1])
+
+
+def test_area_under_curve_and_steps_to_threshold():
+    t, v = [0, 50, 100], [0.0, 100.0, 100.0]
+    assert stats.area_under_curve(t, v, 100) == pytest.approx(75.0)  # (0.5·50·100 + 50·100) / 100
+    assert stats.steps_to_threshold(t, v, 90) == 50
+    assert math.isnan(stats.steps_to_threshold(t, v, 200)) and math.isnan(stats.steps_to_threshold(t, v, None))
+
+
+def _runs() -> pd.DataFrame:
+    rows = []
+    for env, scale in (("CartPole-v1", 1.0), ("Pendulum-v1", -1.0)):
+        for seed in range(5):
+            for variant, shift in (("ppo1", 3.0), ("ppo2", 0.0)):
+                rows.append({"env": env, "variant": variant, "backend": variant, "preset": f"baselines-{variant}",
+                             "seed": seed, "budget": 1000, "timesteps": 1000, "train_return": 200 * scale + shift
+                             + seed, "eval_return": 250 * scale + shift + seed, "steps_per_second": 1000.0,
+                             "wall_time": 10.0, "base": None, "switch": None})
+    return pd.DataFrame(rows)
+
+
+def test_pairwise_difference_and_holm_across_envs():
+    table = stats.pairwise(_runs(), [("ppo1", "ppo2")], "train_return", FAST)
+    assert list(table["env"]) == ["CartPole-v1", "Pendulum-v1"]
+    assert table["difference"].tolist() == pytest.approx([3.0, 3.0])
+    assert (table["difference_low"] <= 3.0).all() and (table["difference_high"] >= 3.0).all()
+    # ppo1 203..207 vs ppo2 200..204: 22 of 25 pairs won, 2 ties count half -> 23/25
+    assert table["p_improvement"].tolist() == pytest.approx([0.92, 0.92])
+    p = stats.welch_p([203, 204, 205, 206, 207], [200, 201, 202, 203, 204])
+    assert table["welch_p"].tolist() == pytest.approx([p, p])
+    assert table["welch_p_holm"].tolist() == pytest.approx(stats.holm([p, p]))
+
+
+def test_normalised_scores_use_the_declared_references():
+    refs = {"CartPole-v1": {"random": 22.2, "target": 500.0}}
+    runs = pd.DataFrame({"env": ["CartPole-v1"] * 2, "variant": ["a", "a"], "seed": [0, 1],
+                         "train_return": [261.1, 500.0]})
+    scores, envs = stats.normalized_scores(runs, "train_return", refs)
+    assert envs == ["CartPole-v1"] and scores["a"][:, 0] == pytest.approx([0.5, 1.0])
+    declared = stats.load_references()
+    assert declared["CartPole-v1"] == {"random": 22.2, "target": 500.0}
+    assert declared["Hopper-v5"]["target"] == pytest.approx(2316.16)
+
+
+HEADER = {"suite": "fixed", "description": "a fixed table", "budgets": {"CartPole-v1": 1000}, "seeds": [0, 1, 2],
+          "evaluation": {"freq": 100, "episodes": 5}, "runs": 6, "versions": {"tfppo": "0.1.0"},
+          "commit": "abc123", "machine": "test machine"}
+
+
+def test_results_table_renders_both_metrics_with_header(tmp_path):
+    per_variant = pd.DataFrame([
+        {"env": "CartPole-v1", "variant": "ppo1", "backend": "ppo1", "preset": "baselines-ppo1", "metric": m,
+         "n": 3, "mean": 461.5, "std": 5.25, "median": 462.0, "iqm": 461.5, "iqm_low": 454.9, "iqm_high": 466.2,
+         "auc": 250.0, "steps_to_threshold": float("nan"), "reached": "0/3", "steps_per_second": 3854.4,
+         "wall_time": 20.2, "timesteps": 51200} for m in ("train_return", "eval_return")])
+    table = tables.results_table(per_variant)
+    assert table.loc[0, "train_return IQM [95% CI]"] == "461.5 [454.9, 466.2]"
+    assert table.loc[0, "eval_return mean ± std"] == "461.5 ± 5.2"
+    assert table.loc[0, "train_return steps to threshold"] == "– (0/3)"
+    assert table.loc[0, "env-steps/s"] == "3,854"
+    md, csv, tex = tables.write_table(table, tmp_path / "results", HEADER, "Per env and variant")
+    text = md.read_text()
+    assert "> suite: fixed — a fixed table" in text and "> commit abc123; machine: test machine" in text
+    row = next(line for line in text.splitlines() if line.startswith("| CartPole-v1"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:5] == ["CartPole-v1", "ppo1", "ppo1", "baselines-ppo1", "3"]
+    assert "461.5 [454.9, 466.2]" in cells
+    assert pd.read_csv(csv).loc[0, "train_return IQM [95% CI]"] == "461.5 [454.9, 466.2]"
+    latex = tex.read_text()
+    assert latex.startswith("% suite: fixed") and "\\begin{tabular}" in latex
+
+
+def test_learning_curve_and_ablation_figures_are_written(tmp_path):
+    from comparisons import plots
+
+    runs = _runs()
+    curves = pd.concat([pd.DataFrame({"env": r.env, "variant": r.variant, "backend": r.backend, "preset": r.preset,
+                                      "seed": r.seed, "timesteps": [0, 500, 1000], "time": [0.0, 5.0, 10.0],
+                                      "metric": "eval_return", "value": [0.0, r.eval_return / 2, r.eval_return]})
+                        for r in runs.itertuples()], ignore_index=True)
+    paths = plots.learning_curves(curves, runs, "eval_return", "timesteps", HEADER, tmp_path / "curves", FAST)
+    assert [p.suffix for p in paths] == [".png", ".svg"]
+    assert all(p.stat().st_size > 5000 for p in paths)
+    effects = stats.pairwise(runs, [("ppo1", "ppo2")], "eval_return", FAST).assign(switch="init")
+    paths = plots.ablation_plot(effects, "eval_return", HEADER, tmp_path / "ablation")
+    assert all(p.stat().st_size > 5000 for p in paths)
