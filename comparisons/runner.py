@@ -19,6 +19,7 @@ run `comparisons.launch.execute_run` on a filesystem they share with the runner.
 """
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import fcntl
 import os
@@ -63,18 +64,27 @@ class SuiteOutcome:
 
 
 class CoreSlots:
-    """At most ``capacity`` cores busy; a PPO1 run with W ranks takes W (capped at capacity)."""
+    """At most ``capacity`` cores busy; a PPO1 run with W ranks takes W (capped at capacity).
+
+    First come, first served: a run waiting for W cores is not overtaken by later one-core runs,
+    so it cannot starve and runs start in suite order.
+    """
 
     def __init__(self, capacity: int):
         self.capacity = capacity
         self.free = capacity
         self._cond = threading.Condition()
+        self._queue: collections.deque[object] = collections.deque()
 
     def acquire(self, n: int) -> int:
         n = min(n, self.capacity)
+        ticket = object()
         with self._cond:
-            self._cond.wait_for(lambda: self.free >= n)
+            self._queue.append(ticket)
+            self._cond.wait_for(lambda: self._queue[0] is ticket and self.free >= n)
+            self._queue.popleft()
             self.free -= n
+            self._cond.notify_all()
         return n
 
     def release(self, n: int) -> None:
@@ -238,13 +248,15 @@ class SuiteRunner:
         try:
             if self._interrupted.is_set():
                 return {"state": "interrupted"}
-            counts.running += 1
+            with self._live_lock:
+                counts.running += 1
             progress.update()
             try:
                 return launch.execute_run(run, str(self.run_dir(run)), attempt, self.command_factory,
                                           on_start=self._track, on_exit=self._untrack)
             finally:
-                counts.running -= 1
+                with self._live_lock:
+                    counts.running -= 1
         finally:
             slots.release(taken)
 

@@ -158,3 +158,24 @@ def test_concurrent_runner_on_the_same_directory_is_refused(tmp_path):
         with pytest.raises(SuiteError, match="another runner is using"):
             runner.run()
     assert os.path.exists(tmp_path / "out" / "tiny" / ".runner.lock")
+
+
+def test_core_slots_serve_runs_in_order_of_request():
+    import threading
+
+    from comparisons.runner import CoreSlots
+
+    slots = CoreSlots(2)
+    order: list[str] = []
+    assert slots.acquire(1) == 1  # one core busy
+    wide = threading.Thread(target=lambda: (slots.acquire(2), order.append("wide"), slots.release(2)))
+    wide.start()
+    time.sleep(0.2)  # the 2-core request queues first
+    narrow = threading.Thread(target=lambda: (slots.acquire(1), order.append("narrow"), slots.release(1)))
+    narrow.start()
+    time.sleep(0.2)
+    assert order == []  # the later 1-core request does not overtake the waiting 2-core one
+    slots.release(1)
+    wide.join(5)
+    narrow.join(5)
+    assert order == ["wide", "narrow"] and slots.acquire(5) == 2  # capped at capacity
