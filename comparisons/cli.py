@@ -15,8 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+from tfppo import ConfigError
 from tfppo.cli import OneLineParser, fail
-from tfppo.errors import ConfigError
 
 PROG = "compare.py"
 DEFAULT_OUT = "runs/compare"

@@ -31,7 +31,7 @@ from typing import Any, Callable, Optional
 
 from comparisons.results import summarize_run
 from comparisons.suite import RunSpec
-from tfppo.errors import ConfigError
+from tfppo import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = {"ppo1": REPO_ROOT / "scripts" / "ppo1.py", "ppo2": REPO_ROOT / "scripts" / "ppo2.py"}

@@ -23,8 +23,8 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tfppo.errors import ConfigError
-from tfppo.semantics import PRESETS, Semantics, get_preset
+from tfppo import PRESETS, ConfigError, Semantics
+from tfppo.semantics import get_preset
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 TRAINERS = ("ppo1", "ppo2")
