@@ -13,13 +13,15 @@ Results go to ``<out>/<suite>/<env>/<variant>/seed-<s>/`` (see `comparisons.laun
 * one runner per suite directory at a time (an advisory lock).
 
 Runs go through a `concurrent.futures` executor: local threads that each wait on one process
-tree (default; ``--jobs`` runs at once, a PPO1 run with W workers counts W), or a Dask
+tree (default; ``--jobs`` cores filled at once, a PPO1 run with W workers takes W), or a Dask
 distributed cluster (``--scheduler tcp://HOST:PORT``; optional extra ``cluster``) whose workers
-run `comparisons.launch.execute_run` on a filesystem they share with the runner.
+run `comparisons.launch.execute_run` on a filesystem they share with the runner — one run per
+worker thread, so give each Dask worker as many threads as cores it may fill.
 """
 from __future__ import annotations
 
 import collections
+import contextlib
 import concurrent.futures as cf
 import fcntl
 import os
@@ -29,7 +31,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from comparisons import launch
 from comparisons.suite import RunSpec, Suite, SuiteError
@@ -111,6 +113,7 @@ class SuiteRunner:
         self._live: set[subprocess.Popen] = set()
         self._live_lock = threading.Lock()
         self._interrupted = threading.Event()
+        self._slots = CoreSlots(self.jobs)
 
     # -- the results directory ---------------------------------------------------------------
     def prepare(self) -> None:
@@ -151,24 +154,19 @@ class SuiteRunner:
                 self._run_all(todo, outcome)
             return outcome
 
-    def _lock(self):
-        runner = self
-
-        class _Lock:
-            def __enter__(self_inner):
-                runner.suite_dir.mkdir(parents=True, exist_ok=True)
-                self_inner.file = open(runner.suite_dir / LOCK_NAME, "w")
-                try:
-                    fcntl.flock(self_inner.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    self_inner.file.close()
-                    raise SuiteError(f"another runner is using {runner.suite_dir}; wait for it or stop it") from None
-
-            def __exit__(self_inner, *exc):
-                fcntl.flock(self_inner.file, fcntl.LOCK_UN)
-                self_inner.file.close()
-
-        return _Lock()
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One runner per suite directory (an advisory flock, released even if the runner is killed)."""
+        self.suite_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.suite_dir / LOCK_NAME, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SuiteError(f"another runner is using {self.suite_dir}; wait for it or stop it") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _run_all(self, todo: list[RunSpec], outcome: SuiteOutcome) -> None:
         counts = outcome.counts
@@ -243,8 +241,7 @@ class SuiteRunner:
         return _ClientExecutor(client), True
 
     def _execute_local(self, run: RunSpec, attempt: int, counts: RunCounts, progress: "_Progress") -> dict[str, Any]:
-        slots = self._slots()
-        taken = slots.acquire(run.processes)
+        taken = self._slots.acquire(run.processes)
         try:
             if self._interrupted.is_set():
                 return {"state": "interrupted"}
@@ -258,12 +255,7 @@ class SuiteRunner:
                 with self._live_lock:
                     counts.running -= 1
         finally:
-            slots.release(taken)
-
-    def _slots(self) -> CoreSlots:
-        if not hasattr(self, "_core_slots"):
-            self._core_slots = CoreSlots(self.jobs)
-        return self._core_slots
+            self._slots.release(taken)
 
     def _track(self, proc: subprocess.Popen) -> None:
         with self._live_lock:

@@ -105,7 +105,9 @@ def welch_p(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if np.ptp(a) == 0 and np.ptp(b) == 0:
         return 1.0 if a[0] == b[0] else float("nan")
-    return float(scipy.stats.ttest_ind(a, b, equal_var=False).pvalue)
+    with warnings.catch_warnings():  # one constant sample (e.g. every seed at CartPole's 500) is a valid input
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(scipy.stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
 def holm(pvalues: list[float]) -> list[float]:

@@ -31,7 +31,8 @@ def build_header(suite_dir: Path, runs: pd.DataFrame) -> dict[str, Any]:
         return json.loads(saved.read_text())
     versions = next((v for v in (_read(p) for p in sorted(suite_dir.glob("*/*/seed-*/versions.json"))) if v), {})
     definition = (suite or {}).get("definition", {})
-    budgets = {env: entry["budget"] for env, entry in definition.get("envs", {}).items()}
+    ran = set(runs["env"])
+    budgets = {env: entry["budget"] for env, entry in definition.get("envs", {}).items() if env in ran}
     header = {
         "suite": definition.get("name", suite_dir.name),
         "description": (suite or {}).get("description", ""),
