@@ -18,10 +18,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tfppo import PRESETS, ConfigError, Semantics
 from tfppo.semantics import get_preset
@@ -37,6 +37,15 @@ RESERVED_FLAGS = ("env", "preset", "seed", "semantics", "log_dir", "save_path", 
                   "max_seconds", "num_envs", "verbose")
 
 FlagValue = Union[int, float, str, bool, None, list]
+
+
+def _known_preset(value: str) -> str:
+    if value not in PRESETS:
+        raise ValueError(f"unknown preset {value!r}; allowed: {', '.join(PRESETS)}")
+    return value
+
+
+PresetName = Annotated[str, AfterValidator(_known_preset)]
 
 
 class SuiteError(ConfigError):
@@ -64,19 +73,11 @@ class EnvEntry(_Strict):
 
 class VariantEntry(_Strict):
     trainer: Literal["ppo1", "ppo2"]
-    preset: str
+    preset: PresetName
     workers: int = Field(default=1, gt=0, description="PPO1: mpirun -n workers")
     num_envs: int = Field(default=1, gt=0, description="PPO2: envs in the process")
     flags: dict[str, FlagValue] = Field(default_factory=dict)
     semantics: dict[str, Union[str, float, int, bool, None]] = Field(default_factory=dict)
-    label: Optional[str] = None
-
-    @field_validator("preset")
-    @classmethod
-    def _known_preset(cls, value: str) -> str:
-        if value not in PRESETS:
-            raise ValueError(f"unknown preset {value!r}; allowed: {', '.join(PRESETS)}")
-        return value
 
     @model_validator(mode="after")
     def _fits_trainer(self) -> "VariantEntry":
@@ -89,14 +90,7 @@ class VariantEntry(_Strict):
 
 class AblationEntry(_Strict):
     base: str = Field(description="variant whose Semantics is the starting point")
-    towards: str = Field(description="preset whose switches are applied one at a time")
-
-    @field_validator("towards")
-    @classmethod
-    def _known_preset(cls, value: str) -> str:
-        if value not in PRESETS:
-            raise ValueError(f"unknown preset {value!r}; allowed: {', '.join(PRESETS)}")
-        return value
+    towards: PresetName = Field(description="preset whose switches are applied one at a time")
 
 
 class SuiteFile(_Strict):
