@@ -238,12 +238,15 @@ class Suite:
         return pairs
 
     def definition(self) -> dict[str, Any]:
-        """Everything that decides what a run computes, except the seed list (more seeds extend a suite)."""
+        """What decides what a run computes, except the seed list (more seeds extend a suite). The code
+        itself is not in it: each run's versions.json records the git commit it ran."""
         return {
             "name": self.name,
             "evaluation": self.evaluation.model_dump(),
             "envs": {k: v.model_dump() for k, v in self.envs.items()},
-            "variants": {k: {**v.__dict__} for k, v in self.variants.items()},
+            # the resolved records, so a results directory made under other presets (an older tfppo) is refused
+            "variants": {k: {**v.__dict__, "resolved_semantics": v.resolved_semantics().to_dict()}
+                         for k, v in self.variants.items()},
         }
 
     def fingerprint(self) -> str:

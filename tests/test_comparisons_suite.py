@@ -142,3 +142,14 @@ def test_env_subset_runs_fewer_without_changing_the_definition():
     assert len(subset.runs()) == len(suite.runs()) // 2 and subset.fingerprint() == suite.fingerprint()
     with pytest.raises(SuiteError, match="--envs Hopper-v5 not in suite 'classic'; allowed: CartPole-v1"):
         suite.only_envs(["Hopper-v5"])
+
+
+def test_fingerprint_follows_the_resolved_semantics(tmp_path, monkeypatch):
+    from tfppo import semantics
+
+    suite = load_suite(write_suite(tmp_path))
+    before = suite.fingerprint()
+    changed = dict(semantics.PRESETS, **{"baselines-ppo2": semantics.PRESETS["baselines-ppo2"].replace(
+        shared_towers=False)})
+    monkeypatch.setattr(semantics, "PRESETS", changed)  # a later tfppo whose preset means something else
+    assert suite.fingerprint() != before
