@@ -32,8 +32,10 @@ MAX_CURVE_VARIANTS = 8  # beyond this (ablation suites) the curves show the base
 def save(fig: plt.Figure, stem: Path, header: dict[str, Any]) -> list[Path]:
     """Write ``stem``.png and ``stem``.svg with the header in small type below the axes."""
     stem.parent.mkdir(parents=True, exist_ok=True)
-    lines = header_lines(header)
-    fig.text(0.01, 0.0, "\n".join(lines), fontsize=6, va="top", ha="left", family="monospace")
+    fig.canvas.draw()  # lay out first, so the header goes below everything already drawn (x labels included)
+    bottom = fig.get_tightbbox(fig.canvas.get_renderer()).y0  # inches from the figure's bottom edge
+    fig.text(0.01, (bottom - 0.08) / fig.get_figheight(), "\n".join(header_lines(header)), fontsize=6, va="top",
+             ha="left", family="monospace")
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     for path in paths:
         fig.savefig(path, bbox_inches="tight", dpi=120)
@@ -140,10 +142,11 @@ def profiles_plot(taus: np.ndarray, profiles: dict[str, np.ndarray], cis: dict[s
                   header: dict[str, Any], stem: Path) -> list[Path]:
     from rliable import plot_utils
 
+    colors = _colors(list(profiles))
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax,
+    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax, colors=colors,
                                          xlabel=rf"normalised {metric} ($\tau$)")
-    ax.legend(list(profiles), fontsize=7)
+    ax.legend(handles=[plt.Line2D([], [], color=c, label=v) for v, c in colors.items()], fontsize=7)
     return save(fig, stem, header)
 
 
