@@ -82,7 +82,8 @@ def console_tables(analysis: Analysis) -> str:
     lines = [*tables.header_lines(analysis.header), "", tables.to_markdown(pd.DataFrame(rows)), ""]
     pair_table = tables.pairwise_table(analysis.pairs)
     if not pair_table.empty:
-        shown = pair_table[["env", "comparison", "metric", "difference [95% CI]", "P(a > b) [95% CI]", "Holm p"]]
+        shown = pair_table[["env", "comparison", "metric", "difference [95% CI]", "P(a > b) [95% CI]", "Holm p",
+                            "identical seeds"]]
         lines += [tables.to_markdown(shown), ""]
     lines.append(f"{stats_note(analysis)}")
     return "\n".join(lines)

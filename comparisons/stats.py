@@ -182,7 +182,8 @@ def per_variant(runs: pd.DataFrame, curves: pd.DataFrame, metric: str, settings:
 
 def pairwise(runs: pd.DataFrame, pairs: list[tuple[str, str]], metric: str, settings: BootstrapSettings
              ) -> pd.DataFrame:
-    """Per env and pair (a, b): a − b of means with CI, P(a > b) with CI, Welch p, Holm-adjusted across envs."""
+    """Per env and pair (a, b): a − b of means with CI, P(a > b) with CI, Welch p, Holm-adjusted across envs,
+    and how many matched seeds gave exactly the same number (the ``equivalent`` preset must give all)."""
     rows = []
     for a, b in pairs:
         for env, g in runs.groupby("env", sort=False):
@@ -192,7 +193,11 @@ def pairwise(runs: pd.DataFrame, pairs: list[tuple[str, str]], metric: str, sett
                 continue
             diff, dlo, dhi = two_sample_interval(xa, xb, lambda x, y: float(x.mean() - y.mean()), settings)
             poi, plo, phi = two_sample_interval(xa, xb, probability_of_improvement, settings)
+            matched = pd.merge(g.loc[g["variant"] == a, ["seed", metric]], g.loc[g["variant"] == b, ["seed", metric]],
+                               on="seed").dropna()
             rows.append({"env": env, "a": a, "b": b, "metric": metric, "n_a": len(xa), "n_b": len(xb),
+                         "matched_seeds": len(matched),
+                         "identical_seeds": int((matched[f"{metric}_x"] == matched[f"{metric}_y"]).sum()),
                          "mean_a": xa.mean(), "mean_b": xb.mean(), "difference": diff, "difference_low": dlo,
                          "difference_high": dhi, "p_improvement": poi, "p_improvement_low": plo,
                          "p_improvement_high": phi, "welch_p": welch_p(xa, xb)})

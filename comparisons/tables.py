@@ -116,6 +116,7 @@ def pairwise_table(pairs: pd.DataFrame) -> pd.DataFrame:
                               zip(pairs["p_improvement"], pairs["p_improvement_low"], pairs["p_improvement_high"])],
         "Welch p": pairs["welch_p"].map(lambda p: fmt(p, 3)),
         "Holm p": pairs["welch_p_holm"].map(lambda p: fmt(p, 3)),
+        "identical seeds": [f"{i}/{m}" for i, m in zip(pairs["identical_seeds"], pairs["matched_seeds"])],
     })
 
 

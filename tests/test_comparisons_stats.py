@@ -84,6 +84,12 @@ def test_pairwise_difference_and_holm_across_envs():
     p = stats.welch_p([203, 204, 205, 206, 207], [200, 201, 202, 203, 204])
     assert table["welch_p"].tolist() == pytest.approx([p, p])
     assert table["welch_p_holm"].tolist() == pytest.approx(stats.holm([p, p]))
+    assert table["matched_seeds"].tolist() == [5, 5]
+    assert table["identical_seeds"].tolist() == [0, 0]  # ppo1 = ppo2 + 3 on every seed
+    ppo2 = _runs().query("variant == 'ppo2'")
+    same = stats.pairwise(pd.concat([ppo2.assign(variant="x"), ppo2.assign(variant="y")]), [("x", "y")],
+                          "train_return", FAST)
+    assert same["identical_seeds"].tolist() == [5, 5] and same["difference"].tolist() == [0.0, 0.0]
 
 
 def test_normalised_scores_use_the_declared_references():
