@@ -377,6 +377,37 @@ def test_vecnormalize_reset_follows_sb():
     np.testing.assert_allclose(out, [[2.0], [4.0]], rtol=1e-6)  # prior mean 0 / var 1
 
 
+def test_vecnormalize_reset_follows_baselines():
+    vn = VecNormalize((1,), 2, reset_mode="baselines")
+    vn.normalize_reward(np.array([1.0, 2.0]), np.array([False, False]))
+    out = vn.reset(np.array([[2.0], [4.0]]))
+    np.testing.assert_array_equal(vn.ret, [0.0, 0.0])
+    assert vn.ret_rms.count == pytest.approx(2.0001)  # [B]: returns statistics untouched by reset
+    assert vn.obs_rms.count == pytest.approx(2.0001)  # [B] _obfilt: reset obs counted
+    # obs_rms after [2, 4] merged into the prior (count 1e-4, mean 0, var 1): mean 3·2/2.0001, var ≈ 1
+    mean = 6.0 / 2.0001
+    var = (1e-4 + 2.0 + 9.0 * 1e-4 * 2 / 2.0001) / 2.0001
+    np.testing.assert_allclose(out, (np.array([[2.0], [4.0]]) - mean) / np.sqrt(var + 1e-8), rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode,expected", [
+    # [B]: ret_rms starts at the prior (count 1e-4, var 1); hand-computed in the issue: 79.3 clips to 10
+    ("baselines", [10.0, 2.0363, 1.7849, -0.3512]),
+    # [SB]: the reset folds one zero return into ret_rms first (count 1.0001, mean 0, var 1e-4/1.0001)
+    ("sb", [1.9999, 0.8495, 1.4273, -0.2671]),
+])
+def test_vecnormalize_first_rewards_after_reset(mode, expected):
+    vn = VecNormalize((1,), 1, norm_obs=False, gamma=0.99, reset_mode=mode)
+    vn.reset(np.zeros((1, 1)))
+    out = [float(vn.normalize_reward(np.array([r]), np.array([False]))[0]) for r in (1.3, 0.7, 2.1, -0.4)]
+    np.testing.assert_allclose(out, expected, atol=5e-5)
+
+
+def test_vecnormalize_rejects_an_unknown_reset_mode():
+    with pytest.raises(ConfigError, match="reset_mode 'gym' is invalid; allowed: baselines, sb"):
+        VecNormalize((1,), 1, reset_mode="gym")
+
+
 def test_vecnormalize_state_round_trip_identical_outputs():
     rng = np.random.default_rng(0)
     vn = VecNormalize((3,), 4, clip_obs=5.0, gamma=0.95)

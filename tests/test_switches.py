@@ -156,6 +156,17 @@ def test_obs_and_reward_normalisation_switches(obs_norm, reward_norm):
         np.testing.assert_array_equal(rollout.rewards, 1.0)
 
 
+@pytest.mark.parametrize("preset, counted", [("baselines-ppo2-mujoco", 1e-4 + 1), ("sb-ppo2", 1e-4)])
+def test_vecnorm_reset_switch_reaches_the_runner(preset, counted):
+    # spec §5.4: [B]'s reset counts the first observation in obs_rms, [SB]'s does not
+    sem = get_preset(preset).replace(obs_norm="env", reward_norm=True)
+    agent = tfppo.PPO2("tests.test_switches:ConstantEnv", preset=preset, semantics=sem, n_steps=32,
+                       nminibatches=1, total_timesteps=32, verbose=0)
+    agent.make_runner(agent.config.n_steps, agent.tracker)  # resets the envs once, steps nothing
+    assert agent.normalizer.reset_mode == ("baselines" if preset.startswith("baselines") else "sb")
+    assert agent.normalizer.obs_rms.count == pytest.approx(counted)
+
+
 def test_value_clip_under_ppo1_uses_the_policy_clip_range():
     # A PPO2 preset run by the PPO1 trainer clips the value with ε_v = ε (row 7), never with 0.
     agent = tfppo.PPO1("CartPole-v1", preset="sb-ppo2", timesteps_per_actorbatch=64, optim_batchsize=32,

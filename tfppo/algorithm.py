@@ -115,7 +115,7 @@ class Algorithm:
         if sem.obs_norm != "env" and not sem.reward_norm:
             return None
         return VecNormalize(self.observation_space.shape, self.num_envs, norm_obs=sem.obs_norm == "env",
-                            norm_reward=sem.reward_norm, gamma=VEC_NORMALIZE_GAMMA)
+                            norm_reward=sem.reward_norm, gamma=VEC_NORMALIZE_GAMMA, reset_mode=sem.vecnorm_reset)
 
     def make_runner(self, n_steps: int, tracker: EpisodeTracker, vectorization: str = "sync") -> Runner:
         """This process's envs, seeded from (seed, global env index, updates so far) — a resumed run

@@ -416,7 +416,11 @@ class VecNormalize:
         clip_reward: float = 10.0,
         gamma: float = 0.99,
         epsilon: float = 1e-8,
+        reset_mode: str = "sb",
     ) -> None:
+        if reset_mode not in ("baselines", "sb"):
+            raise ConfigError(f"VecNormalize reset_mode {reset_mode!r} is invalid; allowed: baselines, sb")
+        self.reset_mode = reset_mode
         self.obs_shape = tuple(int(d) for d in obs_shape)
         self.num_envs = int(num_envs)
         self.norm_obs = bool(norm_obs)
@@ -467,15 +471,16 @@ class VecNormalize:
         return scaled
 
     def reset(self, obs: np.ndarray) -> np.ndarray:
-        """Handle a full ``venv.reset``: zero the returns, normalise the first obs.
+        """Handle a full ``venv.reset``: zero the returns, normalise the first obs (spec §5.4).
 
-        SB semantics (chosen over Baselines, spec §5.4): the reset observation
-        does NOT update ``obs_rms`` (Baselines' ``_obfilt`` would), but when
-        training with reward normalisation the zeroed returns are folded into
-        ``ret_rms`` — SB ``reset`` calls ``_update_reward(zeros)``, adding
-        ``num_envs`` zero returns to the statistics once per reset.
+        ``reset_mode="baselines"``: the reset observations update ``obs_rms`` ([B] ``_obfilt``) and
+        ``ret_rms`` is left alone. ``reset_mode="sb"``: the reset observations do not count, but when
+        training with reward normalisation the zeroed returns are folded into ``ret_rms`` ([SB]
+        ``reset`` calls ``_update_reward(zeros)``: ``num_envs`` zero returns, once per reset).
         """
         self.ret = np.zeros(self.num_envs, dtype=np.float64)
+        if self.reset_mode == "baselines":
+            return self.normalize_obs(obs, update=True)
         if self.training and self.norm_reward:
             self.ret_rms.update(self.ret)
         return self.normalize_obs(obs, update=False)

@@ -37,6 +37,7 @@ ObsNormMode = Literal["none", "env", "policy"]
 OldLogpSource = Literal["stored", "recomputed"]
 FirstSample = Literal["current", "stale_action", "stale_action_and_value"]
 TimestepCounting = Literal["exact", "episodes"]
+VecNormReset = Literal["baselines", "sb"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,10 @@ class Semantics:
     obs_norm: ObsNormMode = "none"
     # Row 17: VecNormalize return-based reward scaling (clip 10).
     reward_norm: bool = False
+    # Rows 16-17 / spec §5.4: what a VecNormalize reset does. [B] updates obs statistics with the reset
+    # observations and leaves the return statistics alone; [SB] skips the obs update and folds the
+    # zeroed returns into the return statistics. Matters only with obs_norm=env or reward_norm.
+    vecnorm_reset: VecNormReset = "sb"
     # Row 18: clip Box actions to the bounds before env.step; the unclipped action is stored.
     clip_actions: bool = True
     # Row 19: both originals treat a time-limit truncation as terminal. True adds
@@ -191,16 +196,17 @@ _PPO1 = Semantics(
 
 PRESETS: dict[str, Semantics] = {
     # [B] ppo2.learn defaults: value_network=None -> shared trunk; ClipActionsWrapper via make_env (§2.3).
-    "baselines-ppo2": _PPO2.replace(shared_towers=True),
+    "baselines-ppo2": _PPO2.replace(shared_towers=True, vecnorm_reset="baselines"),
     # [B] ppo2 defaults.mujoco(): value_network='copy'; baselines.run wraps MuJoCo in VecNormalize (§5.4).
-    "baselines-ppo2-mujoco": _PPO2.replace(shared_towers=False, obs_norm="env", reward_norm=True),
+    "baselines-ppo2-mujoco": _PPO2.replace(shared_towers=False, obs_norm="env", reward_norm=True,
+                                           vecnorm_reset="baselines"),
     # [SB] PPO2 + MlpPolicy: separate pi/vf towers, runner clips Box actions (§2.4, §5.2).
     "sb-ppo2": _PPO2,
     # [B] pposgd_simple + MlpPolicy: normc init, in-graph obs normalisation, no action clipping,
     # constant clip at HEAD, episode-based timestep counter, stale action+value at index 0 (§2.1, §5.1, §8).
     "baselines-ppo1": _PPO1.replace(
         init="normc", obs_norm="policy", clip_actions=False, first_sample="stale_action_and_value",
-        timestep_counting="episodes",
+        timestep_counting="episodes", vecnorm_reset="baselines",
     ),
     # [SB] PPO1: orthogonal init, no obs normalisation, runner clips actions, value recomputed
     # after the update but the action at index 0 stale, clip annealed with lrmult, exact counter (§2.2, §5.2, §8).

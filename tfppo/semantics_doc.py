@@ -50,7 +50,7 @@ ROWS = (
     Row(14, "Initialisation", ("init",)),
     Row(15, "Gaussian log σ", option=("state-independent, 0", "state-independent, 0", "state-independent, 0",
                                       "state-independent, 0", "fixed (identical in all four): `ActorCritic.log_std`")),
-    Row(16, "Observation normalisation", ("obs_norm",)),
+    Row(16, "Observation normalisation (and what a VecNormalize reset does, §5.4)", ("obs_norm", "vecnorm_reset")),
     Row(17, "Reward normalisation", ("reward_norm",)),
     Row(18, "Action clipping", ("clip_actions",)),
     Row(19, "Time-limit truncation", ("bootstrap_truncation",)),
