@@ -288,8 +288,9 @@ def test_vecnormalize_statistics_saved_and_restored(tmp_path):
     agent.learn(256)
     agent.close()
     rms = agent.normalizer.obs_rms
-    # 2 envs × 128 steps of observations went into the statistics (plus the 1e-4 prior count).
-    np.testing.assert_allclose(rms.count, 256 + 1e-4, rtol=1e-9)
+    # 2 envs × 128 steps of observations went into the statistics, plus the 2 reset observations
+    # ([B] VecNormalize.reset counts them: vecnorm_reset=baselines in this preset) and the 1e-4 prior count.
+    np.testing.assert_allclose(rms.count, 256 + 2 + 1e-4, rtol=1e-9)
     assert np.all(np.abs(rms.mean) > 0) and not np.allclose(rms.var, 1.0)
     agent.save(tmp_path / "model")
     loaded = tfppo.load(tmp_path / "model", verbose=0)

@@ -122,7 +122,7 @@ def test_ablation_flips_each_differing_switch_alone():
     generated = ablation_variants(base, "baselines-ppo1")
     # baselines-ppo2 and baselines-ppo1 differ on these switches (docs/semantics.md); grouped ones move together
     assert [v.switch for v in generated] == ["adv_norm", "value_loss", "max_grad_norm", "shared_towers", "init",
-                                             "obs_norm", "clip_actions", "old_logp", "first_sample",
+                                             "matching_fc", "obs_norm", "clip_actions", "old_logp", "first_sample",
                                              "timestep_counting", "eval_pass"]
     value = next(v for v in generated if v.switch == "value_loss")
     assert value.semantics == {"value_loss": "mse", "value_clip": "off", "vf_coef": 1.0}

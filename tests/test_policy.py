@@ -282,3 +282,45 @@ def test_policy_obs_norm_equals_manual_normalise_and_clip(shared):
     # Without normalisation the raw inputs give different outputs (the switch does something).
     p3, _ = (t.numpy() for t in plain(tf.constant(obs)))
     assert not np.allclose(p1, p3, atol=1e-4)
+
+
+CARTPOLE_OBS = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+
+
+@pytest.mark.parametrize("matching_fc, hidden, has_head", [
+    (True, (64, 2), False),   # last width 2 = CartPole's 2 actions: the latent is the logits ([B] _matching_fc)
+    (False, (64, 2), True),   # [SB] / [B] PPO1: always a 0.01 head
+    (True, (64, 64), True),   # widths differ: [B] adds the head too
+])
+def test_matching_fc_uses_the_latent_as_logits(matching_fc, hidden, has_head):
+    from tfppo.acting import NumpyActor
+
+    model = ActorCritic(CARTPOLE_OBS, gym.spaces.Discrete(2), network=NetworkConfig(hidden), matching_fc=matching_fc,
+                        seed=3)
+    assert (model.pi_head is not None) == has_head
+    obs = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    x = obs.astype(np.float64)
+    for layer in model.pi_layers:  # the policy tower by hand: tanh(x W + b) per layer
+        x = np.tanh(x @ layer.kernel.numpy() + layer.bias.numpy())
+    expected = x if not has_head else x @ model.pi_head.kernel.numpy() + model.pi_head.bias.numpy()
+    logits, _ = model(tf.constant(obs))
+    np.testing.assert_allclose(logits.numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(NumpyActor(model).forward(obs)[0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_matching_fc_box_mean_is_the_latent_and_log_std_follows():
+    model = ActorCritic(gym.spaces.Box(-1, 1, (3,), np.float32), gym.spaces.Box(-2, 2, (1,), np.float32),
+                        network=NetworkConfig((16, 1)), matching_fc=True, seed=1)
+    assert model.pi_head is None
+    obs = np.ones((2, 3), np.float32)
+    x = obs.astype(np.float64)
+    for layer in model.pi_layers:
+        x = np.tanh(x @ layer.kernel.numpy() + layer.bias.numpy())
+    params, _ = model(tf.constant(obs))
+    np.testing.assert_allclose(params.numpy(), np.concatenate([x, np.zeros((2, 1))], axis=1), atol=1e-6)
+
+
+def test_matching_fc_is_on_only_in_the_baselines_ppo2_presets():
+    from tfppo.semantics import PRESETS
+
+    assert {name for name, sem in PRESETS.items() if sem.matching_fc} == {"baselines-ppo2", "baselines-ppo2-mujoco"}

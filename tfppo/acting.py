@@ -42,7 +42,7 @@ class NumpyActor:
         m = self.model
         self.pi_layers = [dense(layer) for layer in m.pi_layers]
         self.vf_layers = [dense(layer) for layer in m.vf_layers]
-        self.pi_head = dense(m.pi_head)
+        self.pi_head = dense(m.pi_head) if m.pi_head is not None else None  # None: [B] _matching_fc
         self.vf_head = dense(m.vf_head)
         self.log_std = m.log_std.numpy().astype(np.float64) if m.dist.uses_log_std else None
         self.obs_norm = (m.obs_mean.numpy().astype(np.float64), m.obs_std.numpy().astype(np.float64)) \
@@ -67,7 +67,7 @@ class NumpyActor:
         x = self._input(obs)
         pi = self._tower(x, self.pi_layers)
         vf = pi if self.model.shared_towers else self._tower(x, self.vf_layers)
-        params = pi @ self.pi_head[0] + self.pi_head[1]
+        params = pi if self.pi_head is None else pi @ self.pi_head[0] + self.pi_head[1]
         if self.log_std is not None:
             params = np.concatenate([params, np.broadcast_to(self.log_std, params.shape)], axis=-1)
         value = (vf @ self.vf_head[0] + self.vf_head[1])[:, 0]

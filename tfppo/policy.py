@@ -66,6 +66,7 @@ class ActorCritic(keras.Model):
         shared_towers: bool = False,
         init: str = "orthogonal",
         policy_obs_norm: bool = False,
+        matching_fc: bool = False,
         seed: int = 0,
     ):
         super().__init__()
@@ -85,7 +86,10 @@ class ActorCritic(keras.Model):
         self.vf_layers = [] if shared_towers or self.is_image else [
             self._dense(h, math.sqrt(2), network.activation, f"vf_fc{i}") for i, h in enumerate(hidden)
         ]
-        self.pi_head = self._dense(self.dist.head_size, 0.01, None, "pi")
+        latent_size = hidden[-1] if hidden else 512  # MLP tower output, or the Nature-CNN's fc
+        # [B] _matching_fc (spec §5.3): a latent already of the parameters' size is used as they are
+        self.pi_head = None if matching_fc and latent_size == self.dist.head_size else \
+            self._dense(self.dist.head_size, 0.01, None, "pi")
         self.vf_head = self._dense(1, 1.0, None, "vf")
         in_size = observation_size(observation_space)
         if self.dist.uses_log_std:
@@ -146,7 +150,7 @@ class ActorCritic(keras.Model):
         vf = pi if self.shared_towers or self.is_image else x
         for layer in self.vf_layers:
             vf = layer(vf)
-        head = self.pi_head(pi)
+        head = pi if self.pi_head is None else self.pi_head(pi)
         if self.dist.uses_log_std:
             head = tf.concat([head, head * 0.0 + self.log_std], axis=-1)  # [mean, mean·0 + logstd] (spec §5.1)
         return head, tf.squeeze(self.vf_head(vf), axis=-1)
@@ -154,8 +158,9 @@ class ActorCritic(keras.Model):
 
 def build_policy(observation_space: gym.Space, action_space: gym.Space, semantics, network: NetworkConfig,
                  seed: int) -> ActorCritic:
-    """The actor-critic a `Semantics` record asks for (rows 13, 14, 16)."""
+    """The actor-critic a `Semantics` record asks for (rows 13, 14, 16; ``matching_fc`` spec §5.3)."""
     return ActorCritic(
         observation_space, action_space, network=network, shared_towers=semantics.shared_towers,
-        init=semantics.init, policy_obs_norm=semantics.obs_norm == "policy", seed=seed,
+        init=semantics.init, policy_obs_norm=semantics.obs_norm == "policy", matching_fc=semantics.matching_fc,
+        seed=seed,
     )

@@ -65,6 +65,10 @@ class Semantics:
     shared_towers: bool = False
     # Row 14: orthogonal (√2 hidden, 0.01 policy head, 1 value head) or normc ([B] PPO1).
     init: InitKind = "orthogonal"
+    # Row 14 / spec §5.3: [B] ppo2's ``_matching_fc``: when the last hidden width equals the size of the
+    # distribution parameters (action dim for Box, number of actions for Discrete) the latent *is* the
+    # parameters, with no 0.01 head. [B] PPO1's MlpPolicy and [SB] always add the head.
+    matching_fc: bool = False
     # Row 16: no obs normalisation, env-side VecNormalize (per step, clip 10), or
     # policy-side running statistics ([B] PPO1 MlpPolicy: per iteration, clip 5, σ ≥ 0.1, MPI-global).
     obs_norm: ObsNormMode = "none"
@@ -196,10 +200,10 @@ _PPO1 = Semantics(
 
 PRESETS: dict[str, Semantics] = {
     # [B] ppo2.learn defaults: value_network=None -> shared trunk; ClipActionsWrapper via make_env (§2.3).
-    "baselines-ppo2": _PPO2.replace(shared_towers=True, vecnorm_reset="baselines"),
+    "baselines-ppo2": _PPO2.replace(shared_towers=True, vecnorm_reset="baselines", matching_fc=True),
     # [B] ppo2 defaults.mujoco(): value_network='copy'; baselines.run wraps MuJoCo in VecNormalize (§5.4).
     "baselines-ppo2-mujoco": _PPO2.replace(shared_towers=False, obs_norm="env", reward_norm=True,
-                                           vecnorm_reset="baselines"),
+                                           vecnorm_reset="baselines", matching_fc=True),
     # [SB] PPO2 + MlpPolicy: separate pi/vf towers, runner clips Box actions (§2.4, §5.2).
     "sb-ppo2": _PPO2,
     # [B] pposgd_simple + MlpPolicy: normc init, in-graph obs normalisation, no action clipping,

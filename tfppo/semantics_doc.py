@@ -47,7 +47,7 @@ ROWS = (
     Row(11, "Adam ε", ("adam_epsilon",)),
     Row(12, "Gradient clipping", ("max_grad_norm",)),
     Row(13, "Network towers", ("shared_towers",)),
-    Row(14, "Initialisation", ("init",)),
+    Row(14, "Initialisation (and [B] ppo2's head-less `_matching_fc`, §5.3)", ("init", "matching_fc")),
     Row(15, "Gaussian log σ", option=("state-independent, 0", "state-independent, 0", "state-independent, 0",
                                       "state-independent, 0", "fixed (identical in all four): `ActorCritic.log_std`")),
     Row(16, "Observation normalisation (and what a VecNormalize reset does, §5.4)", ("obs_norm", "vecnorm_reset")),
