@@ -324,3 +324,45 @@ def test_matching_fc_is_on_only_in_the_baselines_ppo2_presets():
     from tfppo.semantics import PRESETS
 
     assert {name for name, sem in PRESETS.items() if sem.matching_fc} == {"baselines-ppo2", "baselines-ppo2-mujoco"}
+
+
+def test_baselines_ppo1_cnn_policy_init():
+    # [B] PPO1 CnnPolicy: U.conv2d uniform ±√(6/(fan_in+fan_out)), fc 512 and value normc(1), logits normc(0.01)
+    model = ActorCritic(IMAGE, gym.spaces.Discrete(6), init="normc", policy_obs_norm=True, seed=2)
+    assert not model.policy_obs_norm  # images are only /255
+    convs = [layer for layer in model.trunk if isinstance(layer, keras.layers.Conv2D)]
+    for conv in convs:
+        kh, kw, cin, cout = conv.kernel.shape
+        bound = math.sqrt(6.0 / (kh * kw * cin + kh * kw * cout))
+        kernel = conv.kernel.numpy()
+        assert np.abs(kernel).max() <= bound
+        assert kernel.var() == pytest.approx(bound ** 2 / 3, rel=0.1)  # variance of U(−b, b)
+        assert np.all(conv.bias.numpy() == 0.0)
+    fc = next(layer for layer in model.trunk if isinstance(layer, keras.layers.Dense))
+    for layer, norm in ((fc, 1.0), (model.pi_head, 0.01), (model.vf_head, 1.0)):
+        np.testing.assert_allclose(np.linalg.norm(layer.kernel.numpy(), axis=0), norm, rtol=1e-5)
+
+
+class TinyImageEnv(gym.Env):
+    """uint8 84×84×4 frames, 3 actions: enough to build an Atari-shaped agent."""
+
+    observation_space = IMAGE
+    action_space = gym.spaces.Discrete(3)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(IMAGE.shape, np.uint8), {}
+
+    def step(self, action):
+        return np.zeros(IMAGE.shape, np.uint8), 0.0, False, False, {}
+
+
+def test_baselines_ppo1_accepts_image_observations():
+    import tfppo
+
+    agent = tfppo.PPO1("tests.test_policy:TinyImageEnv", preset="baselines-ppo1", timesteps_per_actorbatch=8,
+                       optim_batchsize=8, max_timesteps=8, verbose=0)
+    assert agent.model.is_image and not agent.model.policy_obs_norm
+    with pytest.raises(tfppo.ConfigError, match="obs_norm=env needs a float Box"):
+        tfppo.PPO2("tests.test_policy:TinyImageEnv", semantics={"obs_norm": "env"}, n_steps=8, nminibatches=1,
+                   total_timesteps=8, verbose=0)

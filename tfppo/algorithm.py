@@ -52,7 +52,10 @@ def resolve_semantics(preset: str, semantics: Semantics | dict | None) -> Semant
 def check_semantics_fit(semantics: Semantics, observation_space: gym.Space, config) -> None:
     """Switches that cannot apply to this env or config stop with one line, before anything runs."""
     float_box = isinstance(observation_space, gym.spaces.Box) and not is_image_space(observation_space)
-    if semantics.obs_norm != "none" and not float_box:
+    # [B] PPO1's CnnPolicy has no observation normalisation (images are only /255): obs_norm=policy on
+    # images is that policy, not an error (spec §5.1); env-side VecNormalize of pixels stays refused.
+    policy_on_images = semantics.obs_norm == "policy" and is_image_space(observation_space)
+    if semantics.obs_norm != "none" and not float_box and not policy_on_images:
         raise ConfigError(f"semantics obs_norm={semantics.obs_norm} needs a float Box observation space; "
                           f"this env has {type(observation_space).__name__}: use obs_norm=none")
     if semantics.value_clip == "separate" and getattr(config, "cliprange_vf", None) is None:

@@ -115,12 +115,20 @@ class ActorCritic(keras.Model):
         return keras.layers.Dense(units, activation=activation, kernel_initializer=self._kernel_init(gain),
                                   bias_initializer="zeros", name=name)
 
+    def _conv_init(self):
+        """Orthogonal √2 ([B]/[SB] ppo2 Nature CNN); under normc, [B] PPO1's CnnPolicy ``U.conv2d``: uniform
+        ±√(6/(fan_in + fan_out)) with fan_in = kh·kw·in, fan_out = kh·kw·out — Glorot-uniform (spec §5.1)."""
+        if self.init_kind == "normc":
+            return keras.initializers.GlorotUniform(seed=next(self._seeds))
+        return self._kernel_init(math.sqrt(2))
+
     def _nature_cnn(self) -> list[keras.layers.Layer]:
-        """Nature-CNN trunk (spec §5.3): 32/8/4, 64/4/2, 64/3/1 VALID + fc 512, ReLU, orthogonal √2."""
+        """Nature-CNN trunk (spec §5.3): 32/8/4, 64/4/2, 64/3/1 VALID + fc 512, ReLU. [B] PPO1's CnnPolicy
+        ('large') is the same trunk with its own init (`_conv_init`; fc and heads normc) and no obs normalisation."""
         conv = [(32, 8, 4), (64, 4, 2), (64, 3, 1)]
         layers: list[keras.layers.Layer] = [
             keras.layers.Conv2D(f, k, strides=s, padding="valid", activation="relu",
-                                kernel_initializer=self._kernel_init(math.sqrt(2)), name=f"c{i}")
+                                kernel_initializer=self._conv_init(), name=f"c{i}")
             for i, (f, k, s) in enumerate(conv)
         ]
         layers.append(keras.layers.Flatten())

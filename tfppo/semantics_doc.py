@@ -111,7 +111,11 @@ the presets disagree. Row numbers are those of §10 of the spec (`shared/spec/pp
 "Baselines PPO2" shows `baselines-ppo2 / baselines-ppo2-mujoco` where the two differ. Any switch can be set
 with `--semantics key=value` in both scripts; rows without a switch are trainer options or identical in all
 four originals. Row 22 (clip fraction, PPO2 only) and row 26 (recurrent policies) are not behavioural
-switches: `clipfrac` is logged by both trainers and recurrent policies are out of scope."""
+switches: `clipfrac` is logged by both trainers and recurrent policies are out of scope.
+
+Image observations (uint8 H×W×C) take the Nature-CNN trunk. Under `init=normc` it is [B] PPO1's `CnnPolicy`
+('large'): Glorot-uniform convolutions (±√(6/(fan_in+fan_out))), normc fc and heads, and no observation
+normalisation — `obs_norm=policy` on images means exactly that; the PPO2 presets use orthogonal √2."""
 
 EQUIVALENCE = """## Proven equivalence
 
