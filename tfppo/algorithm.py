@@ -15,7 +15,7 @@ import gymnasium as gym
 import keras
 import numpy as np
 
-from tfppo import checkpoint
+from tfppo import checkpoint, mpi
 from tfppo.acting import PerRowGenerators, act, make_actor
 from tfppo.envs import EpisodeTracker, VecNormalize, check_spaces, make_vec_env, resolve_env, seed_vec_env
 from tfppo.errors import ConfigError
@@ -147,6 +147,18 @@ class Algorithm:
         self.policy.obs_mean.assign(self.obs_stats.mean.astype(np.float32))
         self.policy.obs_std.assign(np.maximum(np.sqrt(self.obs_stats.var), POLICY_OBS_MIN_STD).astype(np.float32))
 
+    def penalty_step(self, logger, result, comm=None) -> None:
+        """PPO-Penalty bookkeeping after an update (``policy_loss`` other than clip): log the β this update
+        used, then, for ``kl_penalty``, adapt β on d = mean KL(old‖updated) averaged over MPI ranks, so every
+        rank keeps the same β."""
+        if self.semantics.policy_loss == "clip":
+            return
+        logger.record("kl_beta", self.learner.kl_beta)
+        if self.semantics.policy_loss == "kl_penalty":
+            kl = result.final_kl if comm is None else mpi.mean_over_ranks({"kl": result.final_kl}, comm)["kl"]
+            logger.record("kl_final", kl)
+            self.learner.adapt_kl_beta(kl)
+
     def start_evaluation(self, eval_freq: int, eval_episodes: int) -> None:
         """Deterministic evaluation every ``eval_freq`` env steps on a separate env (rank 0 only),
         written to ``log_dir/evaluations.csv``; 0 turns it off. Evaluates once before training."""
@@ -202,6 +214,7 @@ class Algorithm:
             "counters": {"num_timesteps": self.num_timesteps, "n_updates": self.n_updates},
             "rng": rng,
             "obs_stats": self.obs_stats.state_dict() if self.obs_stats is not None else None,
+            "kl_beta": self.learner.kl_beta,
             "extra": self.extra_state(),
         }
 
@@ -217,6 +230,7 @@ class Algorithm:
         self.num_timesteps = int(meta["counters"]["num_timesteps"])
         self.n_updates = int(meta["counters"]["n_updates"])
         self.load_rng_states(meta["rng"])
+        self.learner.kl_beta = float(meta.get("kl_beta", self.semantics.kl_beta))
         self.load_extra_state(meta.get("extra") or {})
 
     def extra_state(self) -> dict[str, Any]:

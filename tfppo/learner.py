@@ -80,6 +80,7 @@ class UpdateResult:
     per_epoch: np.ndarray             # [n_epochs, len(STAT_NAMES)] means (PPO1's per-epoch rows)
     evaluation: Optional[dict[str, float]]  # PPO1 evaluation pass (row 23), else None
     n_gradient_steps: int
+    final_kl: float = float("nan")  # mean KL(old‖updated) over the batch: PPO-Penalty's d (kl_penalty only)
 
     @property
     def logged(self) -> dict[str, float]:
@@ -103,6 +104,7 @@ class Learner:
         self.ent_coef = float(ent_coef)
         self.grad_reducer = grad_reducer
         self._lr = tf.Variable(0.0, trainable=False, dtype=tf.float32, name="learning_rate")
+        self.kl_beta = float(semantics.kl_beta)  # PPO-Penalty's β: a graph input, so moving it never retraces
         # Row 11: Adam ε-hat form, β = (0.9, 0.999); Keras computes α = lr·√(1−β2ᵗ)/(1−β1ᵗ) as TF1 did.
         self.optimizer = keras.optimizers.Adam(learning_rate=lambda: self._lr, beta_1=0.9, beta_2=0.999,
                                                epsilon=semantics.adam_epsilon)
@@ -118,16 +120,21 @@ class Learner:
             raise ValueError(f"clip_vf={clip_vf} does not fit value_clip={self.semantics.value_clip}")
         indices = self.plan.shuffles(rng, self._n_passes)
         f32 = lambda x: tf.constant(x, tf.float32)
-        train, per_epoch, evaluation, steps = self.compiled_update(
+        train, per_epoch, evaluation, steps, final_kl = self.compiled_update(
             tf.constant(batch.obs), tf.constant(batch.actions), f32(batch.advantages), f32(batch.returns),
             f32(batch.values), f32(batch.neglogp), tf.constant(indices), f32(learning_rate), f32(clip),
-            f32(clip_vf if clip_vf is not None else 0.0))
+            f32(clip_vf if clip_vf is not None else 0.0), f32(self.kl_beta))
         named = lambda row: {k: float(v) for k, v in zip(STAT_NAMES, row.numpy())}
         return UpdateResult(named(train), per_epoch.numpy(), named(evaluation) if self.semantics.eval_pass else None,
-                            int(steps))
+                            int(steps), float(final_kl))
+
+    def adapt_kl_beta(self, kl: float) -> None:
+        """After an update, with d averaged over MPI ranks by the caller: only ``kl_penalty`` adapts β."""
+        if self.semantics.policy_loss == "kl_penalty":
+            self.kl_beta = losses.adapt_kl_beta(self.kl_beta, kl, self.semantics.kl_target)
 
     # -- graph ---------------------------------------------------------------------
-    def _minibatch_stats(self, mb: dict, clip, clip_vf) -> tuple[tf.Tensor, tf.Tensor]:
+    def _minibatch_stats(self, mb: dict, clip, clip_vf, beta) -> tuple[tf.Tensor, tf.Tensor]:
         """Total loss and the STAT_NAMES vector of one minibatch (spec §6)."""
         sem = self.semantics
         params, values = self.model(mb["obs"])
@@ -137,13 +144,14 @@ class Learner:
             adv = losses.normalize_advantages(mb["returns"] - mb["values"], sem.adv_norm_eps)
         else:
             adv = mb["advantages"]
-        pg_loss, ratio = losses.clipped_surrogate(neglogp, mb["neglogp_old"], adv, clip)
+        kl = self.dist.kl(mb["params_old"], params)
+        pg_loss, ratio = losses.policy_loss(neglogp, mb["neglogp_old"], adv, clip, kl, beta, sem.policy_loss)
         vf_loss = losses.value_loss(values, mb["returns"], mb["values"], sem.value_loss,
                                     None if sem.value_clip == "off" else clip_vf)
         entropy = tf.reduce_mean(self.dist.entropy(params))
         total = pg_loss - self.ent_coef * entropy + sem.vf_coef * vf_loss
         stats = tf.stack([pg_loss, vf_loss, entropy, losses.approx_kl(neglogp, mb["neglogp_old"]),
-                          losses.clip_fraction(ratio, clip), tf.reduce_mean(self.dist.kl(mb["params_old"], params))])
+                          losses.clip_fraction(ratio, clip), tf.reduce_mean(kl)])
         return total, stats
 
     def _apply(self, grads: list[tf.Tensor]) -> None:
@@ -160,7 +168,7 @@ class Learner:
             grads, _ = tf.clip_by_global_norm(grads, self.semantics.max_grad_norm)
         self.optimizer.apply_gradients(zip(grads, variables))
 
-    def _update(self, obs, actions, advantages, returns, values, neglogp_stored, indices, lr, clip, clip_vf):
+    def _update(self, obs, actions, advantages, returns, values, neglogp_stored, indices, lr, clip, clip_vf, beta):
         sem, plan = self.semantics, self.plan
         self._lr.assign(lr)
         # The frozen old policy (PPO1's oldpi, row 5) is never stepped during the epochs, so its
@@ -185,7 +193,7 @@ class Learner:
                 if not stop:
                     mb = take(indices[epoch, m])
                     with tf.GradientTape() as tape:
-                        loss, stats = self._minibatch_stats(mb, clip, clip_vf)
+                        loss, stats = self._minibatch_stats(mb, clip, clip_vf, beta)
                     if sem.target_kl is not None and stats[3] > 1.5 * sem.target_kl:
                         stop = tf.constant(True)  # SB3-style early stop, before this step is applied
                     else:
@@ -201,7 +209,11 @@ class Learner:
         if sem.eval_pass:
             # PPO1 row 23: one more pass over fresh minibatches with no update; its means are logged.
             for m in tf.range(plan.n_minibatches):
-                _, stats = self._minibatch_stats(take(indices[plan.n_epochs, m]), clip, clip_vf)
+                _, stats = self._minibatch_stats(take(indices[plan.n_epochs, m]), clip, clip_vf, beta)
                 evaluation += stats
             evaluation /= float(plan.n_minibatches)
-        return train, per_epoch.stack(), evaluation, steps
+        final_kl = tf.constant(float("nan"))
+        if sem.policy_loss == "kl_penalty":  # d of the adaptive rule: the updated policy against the old one
+            params_new, _ = self.model(obs)
+            final_kl = tf.reduce_mean(self.dist.kl(params_old, params_new))
+        return train, per_epoch.stack(), evaluation, steps, final_kl

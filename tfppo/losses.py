@@ -28,6 +28,33 @@ def clipped_surrogate(neglogp: tf.Tensor, neglogp_old: tf.Tensor, adv: tf.Tensor
     return loss, ratio
 
 
+def policy_loss(neglogp: tf.Tensor, neglogp_old: tf.Tensor, adv: tf.Tensor, clip: tf.Tensor, kl: tf.Tensor,
+                beta: tf.Tensor, kind: str) -> tuple[tf.Tensor, tf.Tensor]:
+    """The policy term to minimise and the ratio (Schulman et al. 2017 §3-4).
+
+    ``clip``: the clipped surrogate of all four originals. ``kl_penalty``/``fixed_kl``: −mean(r·Â) +
+    β·mean(KL(old‖new)) (PPO-Penalty; the two differ only in how β moves between updates).
+    ``clip_and_kl``: the clipped surrogate + β·mean(KL). ``kl`` is the per-sample exact KL(old‖new).
+    """
+    if kind == "clip":
+        return clipped_surrogate(neglogp, neglogp_old, adv, clip)
+    if kind == "clip_and_kl":
+        surrogate, ratio = clipped_surrogate(neglogp, neglogp_old, adv, clip)
+    else:
+        ratio = tf.exp(neglogp_old - neglogp)
+        surrogate = -tf.reduce_mean(adv * ratio)
+    return surrogate + beta * tf.reduce_mean(kl), ratio
+
+
+def adapt_kl_beta(beta: float, kl: float, kl_target: float) -> float:
+    """PPO-Penalty's rule after each update: d < d_targ/1.5 → β/2; d > 1.5·d_targ → 2β (paper §4)."""
+    if kl < kl_target / 1.5:
+        return beta / 2.0
+    if kl > kl_target * 1.5:
+        return beta * 2.0
+    return beta
+
+
 def value_loss(values: tf.Tensor, returns: tf.Tensor, values_old: tf.Tensor, kind: str,
                clip_vf: tf.Tensor | None) -> tf.Tensor:
     """Row 7: PPO1 ``mse`` = mean((V−R)²); PPO2 ``clipped`` = 0.5·mean(max((V−R)², (V_clip−R)²)).

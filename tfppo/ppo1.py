@@ -125,6 +125,7 @@ class PPO1(Algorithm):
                 if self.world_size > 1:
                     losses = mpi.mean_over_ranks(losses, self.comm)
                 rank_fps = cfg.timesteps_per_actorbatch / (time.perf_counter() - t_iter)
+                self.penalty_step(logger, result, self.comm if self.world_size > 1 else None)
                 self._log(logger, losses, batch, len(episodes), rank_fps, time.perf_counter() - t_first, lrmult)
                 logger.advance(min(self.timesteps_so_far, cfg.max_timesteps or self.timesteps_so_far))
                 self.evaluator.maybe_evaluate(self, self.num_timesteps)

@@ -83,6 +83,7 @@ class PPO2(Algorithm):
                 self.num_timesteps += cfg.batch_size
                 self.n_updates += 1
                 fps = int(cfg.batch_size / (time.perf_counter() - t_start))
+                self.penalty_step(logger, result)
                 self._log(logger, update, fps, t_start - t_first, batch, result.logged, lr, clip)
                 logger.advance(self.num_timesteps)
                 self.evaluator.maybe_evaluate(self, self.num_timesteps, final=update == n_updates)

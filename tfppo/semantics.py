@@ -38,6 +38,7 @@ OldLogpSource = Literal["stored", "recomputed"]
 FirstSample = Literal["current", "stale_action", "stale_action_and_value"]
 TimestepCounting = Literal["exact", "episodes"]
 VecNormReset = Literal["baselines", "sb"]
+PolicyLoss = Literal["clip", "kl_penalty", "fixed_kl", "clip_and_kl"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,14 @@ class Semantics:
     eval_pass: bool = False
     # Not in the originals (SB3 #417): stop the epochs once approxkl exceeds 1.5·target_kl.
     target_kl: Optional[float] = None
+    # The PPO paper's other algorithm (Schulman et al. 2017 §4, "PPO-Penalty", which many texts call PPO1;
+    # none of the four originals implements it): "clip" is the clipped surrogate of all four originals;
+    # "kl_penalty" maximises r·Â − β·KL(old‖new) with β adapted after each update (d < d_targ/1.5 → β/2,
+    # d > 1.5·d_targ → 2β, d = mean KL of the updated policy); "fixed_kl" keeps β constant;
+    # "clip_and_kl" adds the penalty to the clipped surrogate.
+    policy_loss: PolicyLoss = "clip"
+    kl_beta: float = 1.0  # β₀ (the paper's initial coefficient)
+    kl_target: float = 0.01  # d_targ of the adaptive rule
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -107,6 +116,8 @@ class Semantics:
             raise ConfigError(f"semantics: max_grad_norm must be > 0 or None, got {self.max_grad_norm}")
         if self.target_kl is not None and self.target_kl <= 0:
             raise ConfigError(f"semantics: target_kl must be > 0 or None, got {self.target_kl}")
+        if self.kl_beta < 0 or self.kl_target <= 0:
+            raise ConfigError(f"semantics: kl_beta must be >= 0 and kl_target > 0, got {self.kl_beta}, {self.kl_target}")
         if self.vf_coef < 0 or self.adv_norm_eps < 0 or self.adam_epsilon <= 0:
             raise ConfigError("semantics: vf_coef and adv_norm_eps must be >= 0, adam_epsilon > 0")
 

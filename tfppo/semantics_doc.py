@@ -113,6 +113,12 @@ with `--semantics key=value` in both scripts; rows without a switch are trainer 
 four originals. Row 22 (clip fraction, PPO2 only) and row 26 (recurrent policies) are not behavioural
 switches: `clipfrac` is logged by both trainers and recurrent policies are out of scope.
 
+Beyond the four originals (all four use the clipped surrogate): `target_kl` (SB3's early stop) and the PPO
+paper's other algorithm, PPO-Penalty (Schulman et al. 2017 §4): `policy_loss` = `clip` | `kl_penalty`
+(r·Â − β·KL(old‖new), β adapted after each update from d = mean KL of the updated policy: d < d_targ/1.5 → β/2,
+d > 1.5·d_targ → 2β) | `fixed_kl` (constant β) | `clip_and_kl` (both terms), with β₀ = `kl_beta` and
+d_targ = `kl_target`; β is logged (`kl_beta`, and d as `kl_final`) and saved in checkpoints.
+
 Image observations (uint8 H×W×C) take the Nature-CNN trunk. Under `init=normc` it is [B] PPO1's `CnnPolicy`
 ('large'): Glorot-uniform convolutions (±√(6/(fan_in+fan_out))), normc fc and heads, and no observation
 normalisation — `obs_norm=policy` on images means exactly that; the PPO2 presets use orthogonal √2."""
