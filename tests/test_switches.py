@@ -44,7 +44,7 @@ def _gradients(learner: Learner, batch: Batch) -> dict[str, np.ndarray]:
               returns=tf.constant(batch.returns), values=tf.constant(batch.values),
               neglogp_old=tf.constant(batch.neglogp), params_old=params_old)
     with tf.GradientTape() as tape:
-        loss, _ = learner._minibatch_stats(mb, tf.constant(0.2), tf.constant(0.2))
+        loss, _ = learner._minibatch_stats(mb, tf.constant(0.2), tf.constant(0.2), tf.constant(1.0))
     variables = learner.model.trainable_variables
     return {v.path: g.numpy() for v, g in zip(variables, tape.gradient(loss, variables))}
 

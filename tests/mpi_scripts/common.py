@@ -36,6 +36,6 @@ def gradient_of_batch(learner: Learner, batch: Batch) -> np.ndarray:
               values=tf.constant(batch.values), params_old=params_old,
               neglogp_old=model.dist.neglogp(params_old, tf.constant(batch.actions)))
     with tf.GradientTape() as tape:
-        loss, _ = learner._minibatch_stats(mb, tf.constant(0.2), tf.constant(0.0))
+        loss, _ = learner._minibatch_stats(mb, tf.constant(0.2), tf.constant(0.0), tf.constant(1.0))
     grads = tape.gradient(loss, model.trainable_variables)
     return np.concatenate([g.numpy().ravel() for g in grads]).astype(np.float32)
