@@ -13,11 +13,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfppo.cli import (EXIT_BAD_INPUT, OneLineParser, add_common_flags, check_run_flags,  # noqa: E402
+from tfppo.cli import (OneLineParser, add_common_flags, build_on_every_rank, check_run_flags,  # noqa: E402
                        network_overrides, resume_config, run_guarded)
 from tfppo.config import BUDGETS, PPO1_PRESET_DEFAULTS, SCHEDULES, PPO1Config  # noqa: E402
 from tfppo import mpi, zoo  # noqa: E402
-from tfppo.errors import ConfigError  # noqa: E402
 from tfppo.semantics import get_preset  # noqa: E402
 
 PROG = "ppo1.py"
@@ -74,20 +73,8 @@ def build_config(args) -> tuple[PPO1Config, object]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    config, semantics = build_on_every_rank(PROG, lambda: build_config(args))
     comm = mpi.world()
-    # Validate on every rank, then agree: rank 0 prints the first error once and all ranks exit 2
-    # together, before anything is built or written (no rank is left waiting in a collective).
-    try:
-        config, semantics = build_config(args)
-        error, description = None, repr((config.to_dict(), semantics and semantics.to_dict()))
-    except ConfigError as exc:
-        error, description = str(exc), ""
-    error = mpi.start_error(error, description, comm)
-    if error:
-        if comm.Get_rank() == 0:
-            sys.stderr.write(f"{PROG}: error: {' '.join(error.split())}\n")
-        return EXIT_BAD_INPUT
-    mpi.abort_on_exception(comm)
 
     from tfppo.device import configure_tensorflow
     configure_tensorflow(rank=comm.Get_rank(), deterministic=not args.no_determinism,

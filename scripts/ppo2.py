@@ -4,6 +4,7 @@
     python scripts/ppo2.py --env CartPole-v1 --num_envs 8 --n_steps 32 --nminibatches 1 \
         --noptepochs 20 --lam 0.8 --gamma 0.98 --learning_rate lin_1e-3 --cliprange lin_0.2 \
         --ent_coef 0 --total_timesteps 100000 --seed 0
+    mpirun -n 2 python scripts/ppo2.py --env CartPole-v1 --num_envs 4   # N envs per rank, gradients averaged
 """
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfppo.cli import (OneLineParser, add_common_flags, check_run_flags, network_overrides,  # noqa: E402
-                       optional_float, resume_config, run_guarded)
+from tfppo.cli import (OneLineParser, add_common_flags, build_on_every_rank, check_run_flags,  # noqa: E402
+                       network_overrides, optional_float, resume_config, run_guarded)
 from tfppo.config import PPO2_PRESET_DEFAULTS, PPO2Config  # noqa: E402
-from tfppo import zoo  # noqa: E402
+from tfppo import mpi, zoo  # noqa: E402
 from tfppo.semantics import get_preset  # noqa: E402
 
 PROG = "ppo2.py"
@@ -64,7 +65,7 @@ def build_config(args) -> tuple[PPO2Config, object]:
     env = args.env or "CartPole-v1"
     preset = args.preset or "sb-ppo2"
     hyper, from_zoo = zoo.merge(hyper, "ppo2", env, enabled=not args.no_zoo and args.preset is None)
-    if from_zoo:
+    if from_zoo and mpi.world().Get_rank() == 0:
         print(f"tuned hyperparameters for {env} (tfppo/zoo.py): {', '.join(from_zoo)}", flush=True)
     config = PPO2Config.create(env, preset, **hyper)  # validates every flag
     semantics = config.resolve_semantics(get_preset(preset).with_overrides(args.semantics))
@@ -78,11 +79,13 @@ def build_config(args) -> tuple[PPO2Config, object]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    config, semantics = build_config(args)
+    config, semantics = build_on_every_rank(PROG, lambda: build_config(args))  # mpirun: all ranks agree
     env, preset = config.env, config.preset
+    comm = mpi.world()
 
     from tfppo.device import configure_tensorflow
-    configure_tensorflow(deterministic=not args.no_determinism, threads=args.threads)
+    configure_tensorflow(rank=comm.Get_rank(), deterministic=not args.no_determinism,
+                         threads=args.threads or (1 if comm.Get_size() > 1 else None))
     import tfppo
 
     log_dir = args.log_dir or f"runs/ppo2/{env.replace(':', '_')}-seed{config.seed}"
@@ -96,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         agent.close()
     if args.save_path:
-        print(f"saved {agent.save(args.save_path)}")
+        saved = agent.save(args.save_path)  # collective under MPI: rank 0 writes
+        if saved is not None:
+            print(f"saved {saved}")
     return 0
 
 

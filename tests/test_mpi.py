@@ -111,3 +111,44 @@ def test_sync_check_fails_loudly_on_every_rank_when_parameters_diverge():
     assert result.stdout.count("rank 0: MPI ranks diverged") == 1
     assert result.stdout.count("rank 1: MPI ranks diverged") == 1
     assert result.stdout.count("max |Δθ| = 0.001") == 2
+
+
+# ------------------------------------------------------------------- PPO2 over MPI ([B] ppo2 + MpiAdamOptimizer)
+def test_ppo2_ranks_stay_identical_and_use_the_global_env_streams(tmp_path):
+    result = run_mpi(["tests/mpi_scripts/ppo2_ranks.py", str(tmp_path), "2", "3"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    ranks = [np.load(tmp_path / f"rank{r}.npz") for r in (0, 1)]
+    for a, b in zip(_weights(tmp_path / "rank0.npz"), _weights(tmp_path / "rank1.npz")):
+        np.testing.assert_array_equal(a, b)  # the averaged gradient keeps every rank on the same parameters
+    for r in ranks:  # total_timesteps counts all ranks: 3 updates of 32 steps × 2 envs × 2 ranks
+        assert int(r["num_timesteps"]) == 3 * 32 * 2 * 2 and int(r["n_updates"]) == 3
+    assert int(ranks[0]["episodes"]) == int(ranks[1]["episodes"])  # episode statistics gathered from both
+    # Rank r's envs are global envs 2r, 2r+1: the same observations and actions as one process with 4 envs.
+    import tfppo
+    from tfppo.envs import EpisodeTracker
+
+    single = tfppo.PPO2("CartPole-v1", preset="sb-ppo2", num_envs=4, n_steps=32, nminibatches=2, noptepochs=2,
+                        seed=5, verbose=0)
+    rollout = single.make_runner(32, EpisodeTracker(4)).run()
+    for r, data in enumerate(ranks):
+        np.testing.assert_array_equal(data["obs"], rollout.obs[:, 2 * r:2 * r + 2])
+        np.testing.assert_array_equal(data["actions"], rollout.actions[:, 2 * r:2 * r + 2])
+
+
+def test_ppo2_one_failing_rank_ends_the_job_quickly(tmp_path):
+    start = time.monotonic()
+    result = run_mpi(["scripts/ppo2.py", "--env", "tests.mpi_scripts.exploding_env:ExplodingCartPole",
+                      "--num_envs", "1", "--n_steps", "64", "--nminibatches", "1", "--total_timesteps", "100000",
+                      "--log_dir", str(tmp_path / "run")], timeout=120)
+    elapsed = time.monotonic() - start
+    assert result.returncode != 0
+    assert elapsed < 30, f"job took {elapsed:.1f}s to end"
+    assert (result.stdout + result.stderr).count("RuntimeError: boom on rank 1") == 1
+
+
+def test_ppo2_bad_flag_under_mpirun_prints_once_and_exits_2(tmp_path):
+    result = run_mpi(["scripts/ppo2.py", "--noptepochs", "0", "--log_dir", str(tmp_path / "r")], timeout=120)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("ppo2.py: error:")]
+    assert len(lines) == 1 and "--noptepochs" in lines[0]
+    assert not (tmp_path / "r").exists()

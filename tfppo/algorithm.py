@@ -69,13 +69,28 @@ class Algorithm:
     config_class: ClassVar[type]
     num_envs: int
 
+    # PPO1 checkpoints always hold every rank's RNG streams; PPO2's only under MPI (one process: its own).
+    rng_per_rank: ClassVar[bool] = False
+
     def __init__(self, config, semantics: Semantics, *, log_dir: str | os.PathLike | None = None,
-                 verbose: int = 1, rank: int = 0, grad_reducer: GradReducer | None = None):
+                 verbose: int = 1, comm: Any = None):
+        """Under ``mpirun -n W`` (spec §7.1, §8; [B] ppo2 with MpiAdamOptimizer for PPO2): every rank checks it
+        runs the same configuration, an exception on any rank aborts the job, each minibatch gradient is
+        Allreduce-averaged inside the compiled update, rank 0's initial weights are broadcast, and only rank 0
+        logs and writes."""
+        self.comm = comm if comm is not None else mpi.world()
+        self.rank, self.world_size = self.comm.Get_rank(), self.comm.Get_size()
+        if self.world_size > 1 and semantics.target_kl is not None:
+            raise ConfigError("semantics target_kl is per-rank and would desynchronise MPI ranks; use it with one "
+                              "process")
+        mpi.check_same_config({"config": config.to_dict(), "semantics": semantics.to_dict()}, self.comm)
+        mpi.abort_on_exception(self.comm)  # an exception on one rank must end the job, never hang it
+        grad_reducer = mpi.GradientAverager(self.comm) if self.world_size > 1 else None
         self.config = config
         self.semantics = semantics
-        self.log_dir = Path(log_dir) if log_dir is not None else None
-        self.verbose = verbose
-        self.rank = rank
+        self.log_dir = Path(log_dir) if log_dir is not None and self.rank == 0 else None
+        self.verbose = verbose if self.rank == 0 else 0
+        rank = self.rank
         self.observation_space, self.action_space = probe_spaces(config.env)
         check_semantics_fit(semantics, self.observation_space, config)
         self.seeds = RunSeeds(config.seed)
@@ -97,11 +112,14 @@ class Algorithm:
         self.n_updates = 0
         self.runner: Runner | None = None  # built on the first learn(): loading for predict needs no envs
         self.evaluator = PeriodicEvaluator(0, 1, None, config.seed)  # off until learn(eval_freq=...)
+        mpi.broadcast_weights(self.policy, self.comm)  # [B] adam.sync(): rank 0's parameters everywhere
+        self.actor.sync()
 
     @property
     def first_env_index(self) -> int:
-        """Global index of this process's first env (PPO1: the rank; PPO2: 0)."""
-        return self.rank
+        """Global index of this process's first env: rank·N (PPO1: N = 1), so W ranks × N envs use the env
+        and action streams of one process with W·N envs (`tfppo.seeding`)."""
+        return self.rank * self.num_envs
 
     def minibatch_plan(self) -> MinibatchPlan:
         raise NotImplementedError
@@ -196,13 +214,24 @@ class Algorithm:
                 "shuffles": self.shuffle_rng.bit_generator.state}
 
     def load_rng_states(self, states: dict[str, Any]) -> None:
+        """This rank's streams; a checkpoint written by a different number of ranks keeps the fresh ones."""
+        if "ranks" in states:
+            if len(states["ranks"]) != self.world_size:
+                return
+            states = states["ranks"][self.rank]
         for rng, state in zip(self.action_rngs, states["actions"]):
             rng.bit_generator.state = state
         self.shuffle_rng.bit_generator.state = states["shuffles"]
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write an atomic checkpoint directory (see `tfppo.checkpoint`)."""
-        return checkpoint.save(path, self.policy, self.learner.optimizer, self.checkpoint_meta(self.rng_states()))
+    def save(self, path: str | os.PathLike) -> Path | None:
+        """Write an atomic checkpoint directory (see `tfppo.checkpoint`). Collective under MPI: every rank's
+        RNG states are gathered and rank 0 writes (the other ranks return None)."""
+        rng = self.rng_states()
+        if self.rng_per_rank or self.world_size > 1:
+            rng = {"ranks": self.comm.gather(rng, root=0)}
+        if self.rank != 0:
+            return None
+        return checkpoint.save(path, self.policy, self.learner.optimizer, self.checkpoint_meta(rng))
 
     def checkpoint_meta(self, rng: dict[str, Any]) -> dict[str, Any]:
         return {

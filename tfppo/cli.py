@@ -105,6 +105,27 @@ def network_overrides(args: argparse.Namespace) -> dict[str, Any] | None:
             "activation": network.get("activation", defaults.activation)}
 
 
+def build_on_every_rank(prog: str, build: Callable[[], tuple]) -> tuple:
+    """Validate on every MPI rank, then agree: rank 0 prints the first error (or a config mismatch)
+    once and every rank exits 2 together, before anything is built or written, so no rank is left
+    waiting in a collective. Returns ``build()``'s result; installs the abort-on-exception hook."""
+    from tfppo import mpi
+
+    comm = mpi.world()
+    try:
+        result = build()
+        error, description = None, repr([getattr(part, "to_dict", lambda p=part: p)() for part in result])
+    except ConfigError as exc:
+        result, error, description = None, str(exc), ""
+    error = mpi.start_error(error, description, comm)
+    if error:
+        if comm.Get_rank() == 0:
+            sys.stderr.write(f"{prog}: error: {' '.join(error.split())}\n")
+        raise SystemExit(EXIT_BAD_INPUT)
+    mpi.abort_on_exception(comm)
+    return result
+
+
 def run_guarded(prog: str, main: Callable[[], int]) -> int:
     """Turn a ConfigError anywhere in ``main`` into the one-line error and exit 2."""
     try:

@@ -13,11 +13,10 @@ import time
 from typing import Any
 
 
-from tfppo import checkpoint, mpi
+from tfppo import mpi
 from tfppo.algorithm import Algorithm, resolve_semantics
 from tfppo.config import PPO1Config
 from tfppo.envs import EpisodeTracker
-from tfppo.errors import ConfigError
 from tfppo.learner import STAT_NAMES, MinibatchPlan
 from tfppo.logger import Logger
 from tfppo.rollout import explained_variance
@@ -37,6 +36,7 @@ class PPO1(Algorithm):
     algo = "ppo1"
     config_class = PPO1Config
     num_envs = 1
+    rng_per_rank = True
 
     def __init__(self, env: str = "CartPole-v1", *, preset: str = "sb-ppo1", semantics: Semantics | dict | None = None,
                  adam_epsilon: float | None = None, log_dir: str | os.PathLike | None = None, verbose: int = 1,
@@ -45,17 +45,7 @@ class PPO1(Algorithm):
         sem = resolve_semantics(preset, semantics)
         if adam_epsilon is not None:
             sem = sem.replace(adam_epsilon=float(adam_epsilon))
-        self.comm = comm if comm is not None else mpi.world()
-        rank, self.world_size = self.comm.Get_rank(), self.comm.Get_size()
-        if self.world_size > 1 and sem.target_kl is not None:
-            raise ConfigError("semantics target_kl is per-rank and would desynchronise MPI ranks; use it with one worker")
-        mpi.check_same_config({"config": config.to_dict(), "semantics": sem.to_dict()}, self.comm)
-        mpi.abort_on_exception(self.comm)  # an exception on one rank must end the job, never hang it
-        reducer = mpi.GradientAverager(self.comm) if self.world_size > 1 else None
-        super().__init__(config, sem, log_dir=log_dir if rank == 0 else None, verbose=verbose if rank == 0 else 0,
-                         rank=rank, grad_reducer=reducer)
-        mpi.broadcast_weights(self.policy, self.comm)  # [B] adam.sync(): rank 0's parameters everywhere
-        self.actor.sync()
+        super().__init__(config, sem, log_dir=log_dir, verbose=verbose, comm=comm)
         self.timesteps_so_far = 0  # the lrmult counter (row 10): exact or completed-episode steps
         self.episodes_so_far = 0
         self.iters_so_far = 0
@@ -164,19 +154,6 @@ class PPO1(Algorithm):
             print(" ".join(f"{value:12.4g}" for value in row))
 
     # -- checkpoint ----------------------------------------------------------------------
-    def save(self, path):
-        """Collective: call on every rank. Each rank's RNG states are gathered; rank 0 writes."""
-        states = self.comm.gather(self.rng_states(), root=0)
-        if self.rank != 0:
-            return None
-        return checkpoint.save(path, self.policy, self.learner.optimizer, self.checkpoint_meta({"ranks": states}))
-
-    def load_rng_states(self, states: dict[str, Any]) -> None:
-        """This rank's streams; a checkpoint from a different number of ranks keeps the fresh ones."""
-        ranks = states.get("ranks", [])
-        if len(ranks) == self.world_size:
-            super().load_rng_states(ranks[self.rank])
-
     def extra_state(self) -> dict[str, Any]:
         return {"timesteps_so_far": self.timesteps_so_far, "episodes_so_far": self.episodes_so_far,
                 "iters_so_far": self.iters_so_far}

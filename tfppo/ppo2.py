@@ -9,8 +9,10 @@ import os
 import time
 from typing import Any
 
+from tfppo import mpi
 from tfppo.algorithm import Algorithm, resolve_semantics
 from tfppo.config import PPO2Config
+from tfppo.envs import EpisodeTracker
 from tfppo.learner import MinibatchPlan
 from tfppo.logger import Logger
 from tfppo.rollout import explained_variance
@@ -25,7 +27,9 @@ class PPO2(Algorithm):
     ``noptepochs``, ``learning_rate``, ``cliprange``, ``cliprange_vf``,
     ``ent_coef``, ``gamma``, ``lam``, ``num_envs``); ``vf_coef`` and
     ``max_grad_norm`` override the preset's Semantics; ``semantics`` may pass a
-    whole record or a dict of switches.
+    whole record or a dict of switches. Under ``mpirun -n W`` each rank runs
+    ``num_envs`` envs and every minibatch gradient is averaged over the ranks
+    ([B] ppo2 with ``MpiAdamOptimizer``); ``total_timesteps`` counts all ranks.
     """
 
     algo = "ppo2"
@@ -33,7 +37,8 @@ class PPO2(Algorithm):
 
     def __init__(self, env: str = "CartPole-v1", *, preset: str = "sb-ppo2", semantics: Semantics | dict | None = None,
                  vf_coef: float | None = None, max_grad_norm: float | str | None = "preset",
-                 log_dir: str | os.PathLike | None = None, verbose: int = 1, **hyperparameters: Any):
+                 log_dir: str | os.PathLike | None = None, verbose: int = 1, comm: Any = None,
+                 **hyperparameters: Any):
         config = PPO2Config.create(env, preset, **hyperparameters)
         sem = resolve_semantics(preset, semantics)
         if vf_coef is not None:
@@ -41,16 +46,21 @@ class PPO2(Algorithm):
         if max_grad_norm != "preset":
             sem = sem.replace(max_grad_norm=None if max_grad_norm is None else float(max_grad_norm))
         self.num_envs = config.num_envs
-        super().__init__(config, config.resolve_semantics(sem), log_dir=log_dir, verbose=verbose)
+        super().__init__(config, config.resolve_semantics(sem), log_dir=log_dir, verbose=verbose, comm=comm)
 
     def minibatch_plan(self) -> MinibatchPlan:
         return MinibatchPlan.from_count(self.config.batch_size, self.config.nminibatches, self.config.noptepochs)
+
+    @property
+    def steps_per_update(self) -> int:
+        """Env steps of one update over all ranks: n_steps × num_envs × W."""
+        return self.config.batch_size * self.world_size
 
     def progress(self, update: int, n_updates: int, counted_steps: int) -> float:
         """frac = 1 − (u − 1)/nupdates (spec §7.2); with ``timestep_counting=episodes`` PPO1 [B]'s counter
         of completed-episode steps replaces the update count (row 10)."""
         if self.semantics.timestep_counting == "episodes":
-            return max(1.0 - counted_steps / (n_updates * self.config.batch_size), 0.0)
+            return max(1.0 - counted_steps / (n_updates * self.steps_per_update), 0.0)
         return progress_remaining(update, n_updates)
 
     def learn(self, total_timesteps: int | None = None, *, eval_freq: int = 0, eval_episodes: int = 10) -> "PPO2":
@@ -58,12 +68,15 @@ class PPO2(Algorithm):
         ``eval_freq`` > 0 adds deterministic evaluations (`tfppo.evaluation.PeriodicEvaluator`)."""
         cfg = self.config
         total = int(total_timesteps or cfg.total_timesteps)
-        n_updates = total // cfg.batch_size
+        n_updates = total // self.steps_per_update
         if n_updates < 1:
-            raise ValueError(f"total_timesteps {total} is less than one batch ({cfg.batch_size})")
+            raise ValueError(f"total_timesteps {total} is less than one batch of all ranks ({self.steps_per_update})")
         if self.runner is None:
-            self.runner = self.make_runner(cfg.n_steps, self.tracker, cfg.vectorization)
-        logger = Logger(self.log_dir, stdout=self.verbose > 0, total_timesteps=self.num_timesteps + total)
+            # Under MPI the runner's tracker is this rank's; self.tracker holds the episodes of all ranks.
+            local = self.tracker if self.world_size == 1 else EpisodeTracker(self.num_envs)
+            self.runner = self.make_runner(cfg.n_steps, local, cfg.vectorization)
+        logger = Logger(self.log_dir, stdout=self.verbose > 0, enabled=self.rank == 0,
+                        total_timesteps=self.num_timesteps + total)
         self.write_run_header()
         self.start_evaluation(eval_freq, eval_episodes)
         t_first, counted = time.perf_counter(), 0
@@ -79,12 +92,18 @@ class PPO2(Algorithm):
                 result = self.learner.update(batch, learning_rate=lr, clip=clip, clip_vf=clip_vf,
                                              rng=self.shuffle_rng)
                 self.actor.sync()
-                counted += sum(length for _, length in rollout.episodes)
-                self.num_timesteps += cfg.batch_size
+                episodes = rollout.episodes
+                losses = result.logged
+                if self.world_size > 1:
+                    episodes = mpi.allgather_episodes(episodes, self.comm)
+                    self.tracker.extend(episodes)
+                    losses = mpi.mean_over_ranks(losses, self.comm)
+                counted += sum(length for _, length in episodes)
+                self.num_timesteps += self.steps_per_update
                 self.n_updates += 1
-                fps = int(cfg.batch_size / (time.perf_counter() - t_start))
-                self.penalty_step(logger, result)
-                self._log(logger, update, fps, t_start - t_first, batch, result.logged, lr, clip)
+                fps = int(self.steps_per_update / (time.perf_counter() - t_start))
+                self.penalty_step(logger, result, self.comm if self.world_size > 1 else None)
+                self._log(logger, update, fps, t_start - t_first, batch, losses, lr, clip)
                 logger.advance(self.num_timesteps)
                 self.evaluator.maybe_evaluate(self, self.num_timesteps, final=update == n_updates)
         return self
