@@ -92,6 +92,10 @@ class Algorithm:
         self.num_timesteps = 0
         self.n_updates = 0
         self.runner: Runner | None = None  # built on the first learn(): loading for predict needs no envs
+        self.run_state: dict[str, Any] = {}  # this learn() call's budget and position (saved in checkpoints)
+        self.pending_resume: dict[str, Any] | None = None  # run_state of an unfinished run loaded from a checkpoint
+        self.resume_point: tuple[int, int] | None = None  # (logged rows, timesteps) a resumed log continues from
+        self.last_checkpoint: str | None = None  # newest checkpoint written by learn()
 
     @property
     def first_env_index(self) -> int:
@@ -123,6 +127,31 @@ class Algorithm:
         return Runner(venv, self.actor, self.policy.dist, n_steps=n_steps, semantics=self.semantics,
                       gamma=self.config.gamma, rng=PerRowGenerators(self.action_rngs), tracker=tracker,
                       normalizer=self.normalizer, first_obs=first_obs)
+
+    def restart_envs(self) -> None:
+        """Re-seed this process's envs as `make_runner` would now: called at every periodic checkpoint
+        boundary, so a run resumed from that checkpoint sees the same episodes (`tfppo.run_control`)."""
+        seeds = self.seeds.envs(self.first_env_index, self.num_envs, restart=self.n_updates)
+        self.runner.restart(seed_vec_env(self.runner.venv, seeds))
+
+    def begin_run(self, total_timesteps: int) -> dict[str, Any]:
+        """The run a ``learn`` call performs: an interrupted run loaded from a periodic checkpoint is resumed
+        to its own budget; otherwise a new budget of ``total_timesteps`` starts from the current counters."""
+        if self.pending_resume is not None:
+            self.run_state = dict(self.pending_resume)
+            self.resume_point = (int(self.run_state.get("rows", 0)), self.num_timesteps)
+        else:
+            self.run_state = {"total_timesteps": int(total_timesteps), "updates_before": self.n_updates,
+                              "start_timesteps": self.num_timesteps, "counted": 0, "rows": 0, "complete": False}
+            self.resume_point = None
+        self.pending_resume = None
+        return self.run_state
+
+    def run_control(self, logger, save_path: str | os.PathLike | None, save_freq: int, keep_checkpoints: int):
+        """Checkpoints, signals, NaN guard and health diagnostics of one learn() (`tfppo.run_control`)."""
+        from tfppo.run_control import RunControl
+        return RunControl(self, logger, save_path=save_path, save_freq=save_freq, keep_checkpoints=keep_checkpoints,
+                          comm=getattr(self, "comm", None))
 
     def clip_ranges(self, clip: float, lr_multiplier: float, frac: float) -> tuple[float, float | None]:
         """ε and ε_v of this update. Row 9: ε·lrmult when ``clip_anneal_with_lr``; row 7 / spec §6.2:
@@ -191,6 +220,7 @@ class Algorithm:
             "rng": rng,
             "obs_stats": self.obs_stats.state_dict() if self.obs_stats is not None else None,
             "extra": self.extra_state(),
+            "run": self.run_state,
         }
 
     def restore(self, path: str | os.PathLike, meta: dict[str, Any]) -> None:
@@ -206,6 +236,8 @@ class Algorithm:
         self.n_updates = int(meta["counters"]["n_updates"])
         self.load_rng_states(meta["rng"])
         self.load_extra_state(meta.get("extra") or {})
+        run = meta.get("run") or {}
+        self.pending_resume = dict(run) if run and not run.get("complete", True) else None
 
     def extra_state(self) -> dict[str, Any]:
         """Trainer-specific JSON state for checkpoints (PPO1: its counters)."""

@@ -53,22 +53,28 @@ class PPO2(Algorithm):
             return max(1.0 - counted_steps / (n_updates * self.config.batch_size), 0.0)
         return progress_remaining(update, n_updates)
 
-    def learn(self, total_timesteps: int | None = None) -> "PPO2":
-        """Run floor(total/nbatch) updates; ``total_timesteps`` defaults to the config's."""
+    def learn(self, total_timesteps: int | None = None, *, save_path: str | os.PathLike | None = None,
+              save_freq: int = 0, keep_checkpoints: int = 2) -> "PPO2":
+        """Run floor(total/nbatch) updates; ``total_timesteps`` defaults to the config's. An agent loaded from
+        an unfinished periodic checkpoint resumes that run to its own budget instead. With ``save_path``,
+        a checkpoint ``save_path/ckpt-<steps>`` is written every ``save_freq`` steps and at the end, keeping
+        the newest ``keep_checkpoints`` (`tfppo.run_control`)."""
         cfg = self.config
-        total = int(total_timesteps or cfg.total_timesteps)
+        run = self.begin_run(int(total_timesteps or cfg.total_timesteps))
+        total = run["total_timesteps"]
         n_updates = total // cfg.batch_size
         if n_updates < 1:
             raise ValueError(f"total_timesteps {total} is less than one batch ({cfg.batch_size})")
         if self.runner is None:
             self.runner = self.make_runner(cfg.n_steps, self.tracker, cfg.vectorization)
-        logger = Logger(self.log_dir, stdout=self.verbose > 0, total_timesteps=self.num_timesteps + total)
+        logger = Logger(self.log_dir, stdout=self.verbose > 0, total_timesteps=run["start_timesteps"] + total,
+                        resume=self.resume_point)
         self.write_run_header()
-        t_first, counted = time.perf_counter(), 0
-        with logger:
-            for update in range(1, n_updates + 1):
+        t_first = time.perf_counter()
+        with logger, self.run_control(logger, save_path, save_freq, keep_checkpoints) as control:
+            for update in range(self.n_updates - run["updates_before"] + 1, n_updates + 1):
                 t_start = time.perf_counter()
-                frac = self.progress(update, n_updates, counted)
+                frac = self.progress(update, n_updates, run["counted"])
                 lr = cfg.learning_rate(frac)
                 clip, clip_vf = self.clip_ranges(cfg.cliprange(frac), lr / cfg.learning_rate(1.0), frac)
                 rollout = self.runner.run()
@@ -76,13 +82,17 @@ class PPO2(Algorithm):
                 self.update_policy_obs_stats(rollout)
                 result = self.learner.update(batch, learning_rate=lr, clip=clip, clip_vf=clip_vf,
                                              rng=self.shuffle_rng)
+                control.check(result)
                 self.actor.sync()
-                counted += sum(length for _, length in rollout.episodes)
+                run["counted"] += sum(length for _, length in rollout.episodes)
                 self.num_timesteps += cfg.batch_size
                 self.n_updates += 1
                 fps = int(cfg.batch_size / (time.perf_counter() - t_start))
+                control.record(logger, rollout, batch, result)
                 self._log(logger, update, fps, t_start - t_first, batch, result.logged, lr, clip)
+                control.end_iteration()
                 logger.advance(self.num_timesteps)
+            control.finish()
         return self
 
     def _log(self, logger: Logger, update: int, fps: int, elapsed: float, batch, stats: dict[str, float],
