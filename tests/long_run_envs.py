@@ -38,13 +38,15 @@ class SlowPendulum(PendulumEnv):
 
 
 class NanRewardCartPole(CartPoleEnv):
-    """Returns NaN rewards from its 20th step on: the NaN guard must stop the first update."""
+    """Returns NaN rewards from its ``NAN_FROM``-th step (counted over all its episodes) on."""
 
-    def reset(self, **kwargs):
-        self._t = 0
-        return super().reset(**kwargs)
+    NAN_FROM = 300
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._total = 0
 
     def step(self, action):
         obs, reward, terminated, truncated, info = super().step(action)
-        self._t += 1
-        return obs, float("nan") if self._t >= 20 else reward, terminated, truncated, info
+        self._total += 1
+        return obs, float("nan") if self._total >= self.NAN_FROM else reward, terminated, truncated, info

@@ -126,3 +126,127 @@ def test_kill9_resume_ppo1_mpirun_two_ranks(tmp_path):
             "32", "--optim_epochs", "2", "--max_timesteps", "1024", "--seed", "9", "--save_freq", "256",
             "--verbose", "0"]
     _resume_equivalence(tmp_path, "ppo1.py", args, ranks=2)
+
+
+# -- signals, NaN guard, one-line errors -------------------------------------------------------------
+def _start(cmd: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _wait_for_rows(proc: subprocess.Popen, log_dir: Path, rows: int) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not (log_dir / "progress.csv").exists() or len(_rows(log_dir)) < rows:
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_stop_signal_writes_a_checkpoint_and_exits_128_plus_signal(tmp_path, signum, code):
+    log_dir, save_path = tmp_path / "log", tmp_path / "ckpt"
+    args = [*PPO2_ONE_ENV, "--total_timesteps", "64000", "--save_freq", "0", "--log_dir", str(log_dir),
+            "--save_path", str(save_path)]
+    proc = _start(_cmd("ppo2.py", args))
+    _wait_for_rows(proc, log_dir, 2)
+    os.kill(proc.pid, signum)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code
+    saved = checkpoint.periodic_dirs(save_path)
+    assert len(saved) == 1
+    name = signal.Signals(signum).name
+    assert err.splitlines() == [f"ppo2.py: stopped by {name} after update {len(_rows(log_dir))}: checkpoint "
+                                f"{saved[0]} (continue with --resume)"]
+    meta = checkpoint.read_meta(saved[0])
+    assert meta["run"]["complete"] is False
+    assert meta["counters"]["n_updates"] == len(_rows(log_dir))  # the boundary after the last logged row
+
+
+@pytest.mark.mpi
+def test_sigterm_to_one_mpi_rank_stops_every_rank(tmp_path):
+    """Only rank 1 receives SIGTERM; the ranks agree at the next boundary, rank 0 writes the checkpoint
+    and prints the one line, and the job exits 143."""
+    log_dir, save_path = tmp_path / "log", tmp_path / "ckpt"
+    args = ["--env", "tests.long_run_envs:SlowCartPole", "--timesteps_per_actorbatch", "64", "--max_timesteps",
+            "100000", "--seed", "2", "--verbose", "0", "--log_dir", str(log_dir), "--save_path", str(save_path)]
+    proc = _start(_cmd("ppo1.py", args, ranks=2))
+    _wait_for_rows(proc, log_dir, 2)
+    rank1 = [pid for pid in _pids_with(str(save_path)) if _environ(pid).get("PMI_RANK") == "1"]
+    assert len(rank1) == 1
+    os.kill(rank1[0], signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    saved = checkpoint.periodic_dirs(save_path)
+    assert len(saved) == 1
+    assert [line for line in err.splitlines() if line] == [
+        f"ppo1.py: stopped by SIGTERM after update {len(_rows(log_dir))}: checkpoint {saved[0]} "
+        "(continue with --resume)"]
+    assert len(checkpoint.read_meta(saved[0])["rng"]["ranks"]) == 2  # both ranks took part in the save
+
+
+def _pids_with(text: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline and "ppo1.py" in cmdline and "mpirun" not in cmdline and "hydra" not in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _environ(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    except OSError:
+        return {}
+    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
+
+def test_nan_rewards_stop_the_run_with_one_line_and_exit_3(tmp_path):
+    """NaN rewards from env step 300: updates 1-4 (steps 0-255) are fine and checkpointed at 128 and 256;
+    update 5's loss is NaN, so the run stops before applying it, naming the last good checkpoint."""
+    log_dir, save_path = tmp_path / "log", tmp_path / "ckpt"
+    args = ["--env", "tests.long_run_envs:NanRewardCartPole", "--num_envs", "1", "--n_steps", "64",
+            "--nminibatches", "2", "--noptepochs", "2", "--total_timesteps", "1280", "--seed", "1",
+            "--save_freq", "128", "--keep_checkpoints", "5", "--verbose", "0", "--log_dir", str(log_dir),
+            "--save_path", str(save_path)]
+    proc = _run(_cmd("ppo2.py", args))
+    assert proc.returncode == 3
+    last_good = save_path / "ckpt-000000000256"
+    assert proc.stderr == (f"ppo2.py: error: non-finite loss in update 5; stopped before applying it. "
+                           f"Last good checkpoint: {last_good}\n")
+    assert checkpoint.periodic_dirs(save_path) == [save_path / "ckpt-000000000128", last_good]
+    assert len(_rows(log_dir)) == 4
+    assert all(np.isfinite(a).all() for a in _state(save_path))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--save_freq", "-5"], "--save_freq must be an integer >= 0 (0: checkpoint only at the end), got -5"),
+    (["--keep_checkpoints", "0"], "--keep_checkpoints must be an integer >= 1, got 0"),
+    (["--resume"], "--resume needs --save_path (the run directory to continue)"),
+    (["--nminibatches", "3", "--n_steps", "64", "--num_envs", "1"],
+     "--nminibatches 3 must divide n_steps*num_envs = 64"),
+])
+def test_bad_flag_is_exactly_one_line_with_nothing_before_it(flags, message):
+    proc = _run(_cmd("ppo2.py", ["--env", "CartPole-v1", *flags]))
+    assert proc.returncode == 2
+    assert proc.stderr == f"ppo2.py: error: {message}\n"
+    assert proc.stdout == ""
+
+
+def test_bad_env_is_exactly_one_line():
+    proc = _run(_cmd("ppo2.py", ["--env", "NoSuchEnv-v0"]))
+    assert proc.returncode == 2
+    assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1
+    assert proc.stderr.startswith("ppo2.py: error: ") and "NoSuchEnv-v0" in proc.stderr
+
+
+def test_a_run_prints_no_tensorflow_start_up_lines(tmp_path):
+    """Without TF_CPP_MIN_LOG_LEVEL in the environment, a successful quiet run writes nothing to stderr."""
+    proc = _run(_cmd("ppo2.py", ["--env", "CartPole-v1", "--num_envs", "1", "--n_steps", "64", "--total_timesteps",
+                                 "64", "--verbose", "0", "--log_dir", str(tmp_path)]))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
