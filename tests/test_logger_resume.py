@@ -47,4 +47,4 @@ def test_progress_bar_shows_steps_and_reward(monkeypatch, tmp_path):
         logger.dump(50)
         logger.advance(50)
     text = out.getvalue()
-    assert "50.0/100" in text and "step/s" in text and "ep_reward_mean=42.5" in text
+    assert "50/100" in text and "step/s" in text and "ep_reward_mean=42.5" in text

@@ -18,7 +18,7 @@ class ProgressBar:
     def __init__(self, total: int, initial: int = 0) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(total=int(total), initial=int(initial), unit="step", unit_scale=True, dynamic_ncols=True,
+        self._bar = tqdm(total=int(total), initial=int(initial), unit="step", dynamic_ncols=True,
                          file=sys.stdout, smoothing=0.1)
 
     def update(self, current: int, row: dict[str, Any] | None = None) -> None:
