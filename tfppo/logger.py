@@ -31,6 +31,7 @@ __all__ = ["Logger", "format_table"]
 CSV_NAME = "progress.csv"
 TB_SUBDIR = "tb"
 MAX_CELL_CHARS = 30  # stdout cells longer than this are cut, so one odd key cannot widen the table
+TABLE_HIDDEN_PREFIXES = ("diag/",)  # health diagnostics go to CSV/TensorBoard only: the table stays readable
 
 
 def _to_number(key: str, value: Any) -> float | int:
@@ -333,7 +334,9 @@ class Logger:
         return row
 
     def _print_table(self, row: dict[str, float | int]) -> None:
-        self.write_line(format_table(row))
+        shown = {k: v for k, v in row.items() if not k.startswith(TABLE_HIDDEN_PREFIXES)}
+        if shown:
+            self.write_line(format_table(shown))
 
     def write_line(self, text: str) -> None:
         """Print above the progress bar when one is drawn (it is redrawn below), else plainly."""
