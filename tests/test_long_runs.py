@@ -77,6 +77,14 @@ def _state(save_path: Path) -> list[np.ndarray]:
     return arrays
 
 
+def _tb_steps(log_dir: Path) -> list[int]:
+    import tensorflow as tf
+
+    files = sorted((log_dir / "tb").glob("events.out.tfevents.*"))
+    return sorted(e.step for f in files for e in tf.compat.v1.train.summary_iterator(str(f))
+                  for v in e.summary.value if v.tag == "diag/grad_norm")
+
+
 def _resume_equivalence(tmp_path: Path, script: str, args: list[str], ranks: int = 0) -> float:
     ref_log, ref_save = tmp_path / "ref", tmp_path / "ref" / "ckpt"
     run_log, run_save = tmp_path / "run", tmp_path / "run" / "ckpt"
@@ -92,6 +100,7 @@ def _resume_equivalence(tmp_path: Path, script: str, args: list[str], ranks: int
     assert len(got) == len(expected)  # no duplicated or missing rows
     for i, (want, have) in enumerate(zip(expected, got)):
         assert have == want, f"row {i} differs"
+    assert _tb_steps(run_log) == _tb_steps(ref_log)  # TensorBoard: every step once, none missing
     ref_state, run_state = _state(ref_save), _state(run_save)
     assert [a.shape for a in ref_state] == [a.shape for a in run_state]
     delta = max(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
