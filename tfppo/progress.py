@@ -8,6 +8,7 @@ text and redraws the bar below it, so the two never interleave.
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 from typing import Any
 
@@ -18,8 +19,10 @@ class ProgressBar:
     def __init__(self, total: int, initial: int = 0) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(total=int(total), initial=int(initial), unit="step", dynamic_ncols=True,
-                         file=sys.stdout, smoothing=0.1)
+        # A terminal that reports a 0×0 size (e.g. a detached pty) would make tqdm draw nothing at all.
+        size = shutil.get_terminal_size((100, 20))
+        self._bar = tqdm(total=int(total), initial=int(initial), unit="step", ncols=min(size.columns or 100, 120),
+                         nrows=size.lines or 20, file=sys.stdout, smoothing=0.1)
 
     def update(self, current: int, row: dict[str, Any] | None = None) -> None:
         """Move to ``current`` steps (absolute) and show the last row's episode reward."""
