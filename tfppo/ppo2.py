@@ -67,8 +67,8 @@ class PPO2(Algorithm):
             raise ValueError(f"total_timesteps {total} is less than one batch ({cfg.batch_size})")
         if self.runner is None:
             self.runner = self.make_runner(cfg.n_steps, self.tracker, cfg.vectorization)
-        logger = Logger(self.log_dir, stdout=self.verbose > 0, total_timesteps=run["start_timesteps"] + total,
-                        resume=self.resume_point)
+        logger = Logger(self.log_dir, stdout=self.verbose > 0, resume=self.resume_point,
+                        total_timesteps=run["start_timesteps"] + n_updates * cfg.batch_size)
         self.write_run_header()
         t_first = time.perf_counter()
         with logger, self.run_control(logger, save_path, save_freq, keep_checkpoints) as control:
