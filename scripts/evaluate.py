@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfppo.console import quiet  # noqa: E402
+
+quiet("--tf_verbose" in sys.argv)  # before anything imports TensorFlow
 
 from tfppo.cli import OneLineParser, run_guarded  # noqa: E402
 from tfppo.errors import ConfigError  # noqa: E402
@@ -28,8 +30,11 @@ def main() -> int:
     if args.episodes <= 0:
         raise ConfigError(f"--episodes must be a positive integer, got {args.episodes}")
     from tfppo import checkpoint
+    args.load_path = str(checkpoint.latest(args.load_path))  # a run directory: its newest checkpoint
     checkpoint.read_meta(args.load_path)
 
+    from tfppo.console import start_tensorflow
+    start_tensorflow("--tf_verbose" in sys.argv)
     import numpy as np
     import tfppo
     from tfppo.evaluation import evaluate

@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfppo.console import quiet  # noqa: E402
 
-from tfppo.cli import (OneLineParser, add_common_flags, build_on_every_rank, check_run_flags,  # noqa: E402
-                       network_overrides, resume_config, run_guarded)
+quiet("--tf_verbose" in sys.argv)  # before anything imports TensorFlow
+
+from tfppo.cli import (OneLineParser, add_common_flags, build_on_every_rank, check_resume_matches,  # noqa: E402
+                       check_run_flags, network_overrides, resume_config, run_guarded)
 from tfppo.config import BUDGETS, PPO1_PRESET_DEFAULTS, SCHEDULES, PPO1Config  # noqa: E402
 from tfppo import mpi, zoo  # noqa: E402
 from tfppo.semantics import get_preset  # noqa: E402
@@ -50,7 +52,7 @@ def build_config(args) -> tuple[PPO1Config, object]:
     hyper["network"] = network_overrides(args)
     from tfppo.envs import resolve_env
 
-    if args.load_path:
+    if args.load_path and not args.resume:
         given = dict(hyper, env=args.env, preset=args.preset, semantics=args.semantics,
                      adam_epsilon=args.adam_epsilon)
         config = resume_config(args.load_path, "ppo1", PPO1Config, given, BUDGETS)
@@ -62,12 +64,14 @@ def build_config(args) -> tuple[PPO1Config, object]:
     if all(hyper[budget] is None for budget in BUDGETS):
         hyper["max_timesteps"] = DEFAULT_MAX_TIMESTEPS
     config = PPO1Config.create(env, preset, **hyper)
-    if from_zoo and mpi.world().Get_rank() == 0:
+    if from_zoo and not args.resume and mpi.world().Get_rank() == 0:
         print(f"tuned hyperparameters for {env} (tfppo/zoo.py): {', '.join(from_zoo)}", flush=True)
     semantics = get_preset(preset).with_overrides(args.semantics)
     if args.adam_epsilon is not None:
         semantics = semantics.replace(adam_epsilon=args.adam_epsilon)
     resolve_env(env)
+    if args.load_path:  # --resume found a checkpoint of this run
+        check_resume_matches(args.load_path, config, semantics)
     return config, semantics
 
 
@@ -76,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     config, semantics = build_on_every_rank(PROG, lambda: build_config(args))
     comm = mpi.world()
 
+    from tfppo.console import start_tensorflow
+    start_tensorflow(args.tf_verbose)  # TF's native start-up lines are silenced unless --tf_verbose
     from tfppo.device import configure_tensorflow
     configure_tensorflow(rank=comm.Get_rank(), deterministic=not args.no_determinism,
                          threads=args.threads or (1 if comm.Get_size() > 1 else None))
@@ -90,13 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         agent = tfppo.PPO1(config.env, preset=config.preset, semantics=semantics, log_dir=log_dir,
                            verbose=args.verbose, **kwargs)
     try:
-        agent.learn(eval_freq=args.eval_freq, eval_episodes=args.eval_episodes)
+        agent.learn(save_path=args.save_path, save_freq=args.save_freq, keep_checkpoints=args.keep_checkpoints,
+                    eval_freq=args.eval_freq, eval_episodes=args.eval_episodes)
     finally:
         agent.close()
-    if args.save_path:
-        saved = agent.save(args.save_path)  # collective: every rank sends its RNG states, rank 0 writes
-        if saved is not None:
-            print(f"saved {saved}")
+    if args.save_path and comm.Get_rank() == 0:
+        print(f"saved {agent.last_checkpoint}")
     return 0
 
 

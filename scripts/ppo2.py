@@ -13,10 +13,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfppo.console import quiet  # noqa: E402
 
-from tfppo.cli import (OneLineParser, add_common_flags, build_on_every_rank, check_run_flags,  # noqa: E402
-                       network_overrides, optional_float, resume_config, run_guarded)
+quiet("--tf_verbose" in sys.argv)  # before anything imports TensorFlow
+
+from tfppo.cli import (OneLineParser, add_common_flags, build_on_every_rank, check_resume_matches,  # noqa: E402
+                       check_run_flags, network_overrides, optional_float, resume_config, run_guarded)
 from tfppo.config import PPO2_PRESET_DEFAULTS, PPO2Config  # noqa: E402
 from tfppo import mpi, zoo  # noqa: E402
 from tfppo.semantics import get_preset  # noqa: E402
@@ -56,7 +58,7 @@ def build_config(args) -> tuple[PPO2Config, object]:
                  network=network_overrides(args))
     from tfppo.envs import resolve_env
 
-    if args.load_path:
+    if args.load_path and not args.resume:
         given = dict(hyper, env=args.env, preset=args.preset, semantics=args.semantics, vf_coef=args.vf_coef,
                      max_grad_norm=None if args.max_grad_norm is FROM_PRESET else args.max_grad_norm)
         config = resume_config(args.load_path, "ppo2", PPO2Config, given, ("total_timesteps",))
@@ -65,15 +67,17 @@ def build_config(args) -> tuple[PPO2Config, object]:
     env = args.env or "CartPole-v1"
     preset = args.preset or "sb-ppo2"
     hyper, from_zoo = zoo.merge(hyper, "ppo2", env, enabled=not args.no_zoo and args.preset is None)
-    if from_zoo and mpi.world().Get_rank() == 0:
-        print(f"tuned hyperparameters for {env} (tfppo/zoo.py): {', '.join(from_zoo)}", flush=True)
     config = PPO2Config.create(env, preset, **hyper)  # validates every flag
     semantics = config.resolve_semantics(get_preset(preset).with_overrides(args.semantics))
     if args.vf_coef is not None:
         semantics = semantics.replace(vf_coef=args.vf_coef)
     if args.max_grad_norm is not FROM_PRESET:
         semantics = semantics.replace(max_grad_norm=args.max_grad_norm)
+    if args.load_path:  # --resume found a checkpoint of this run
+        check_resume_matches(args.load_path, config, semantics)
     resolve_env(env)  # unknown env / missing extra: one line, before anything is built
+    if from_zoo and not args.resume and mpi.world().Get_rank() == 0:  # after validation: an error line comes first
+        print(f"tuned hyperparameters for {env} (tfppo/zoo.py): {', '.join(from_zoo)}", flush=True)
     return config, semantics
 
 
@@ -83,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     env, preset = config.env, config.preset
     comm = mpi.world()
 
+    from tfppo.console import start_tensorflow
+    start_tensorflow(args.tf_verbose)  # TF's native start-up lines are silenced unless --tf_verbose
     from tfppo.device import configure_tensorflow
     configure_tensorflow(rank=comm.Get_rank(), deterministic=not args.no_determinism,
                          threads=args.threads or (1 if comm.Get_size() > 1 else None))
@@ -95,13 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         agent = tfppo.PPO2(env, preset=preset, semantics=semantics, log_dir=log_dir, verbose=args.verbose,
                            **{k: v for k, v in config.to_dict().items() if k not in ("env", "preset")})
     try:
-        agent.learn(config.total_timesteps, eval_freq=args.eval_freq, eval_episodes=args.eval_episodes)
+        agent.learn(config.total_timesteps, save_path=args.save_path, save_freq=args.save_freq,
+                    keep_checkpoints=args.keep_checkpoints, eval_freq=args.eval_freq, eval_episodes=args.eval_episodes)
     finally:
         agent.close()
-    if args.save_path:
-        saved = agent.save(args.save_path)  # collective under MPI: rank 0 writes
-        if saved is not None:
-            print(f"saved {saved}")
+    if args.save_path and comm.Get_rank() == 0:
+        print(f"saved {agent.last_checkpoint}")
     return 0
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import tfppo
+from tfppo import checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 MPIRUN = shutil.which("mpirun", path=os.path.dirname(sys.executable)) or shutil.which("mpirun")
@@ -45,8 +46,9 @@ def test_ppo1_one_worker_equals_ppo2_one_env(tmp_path, env_id):
         moved = max(moved, float(np.max(np.abs(w1 - w0))))
     assert moved > 1e-3  # three updates really changed the parameters
     # Same actions: the same action stream was consumed equally, and the same episodes happened.
-    meta1 = json.loads((tmp_path / "m1" / "agent.json").read_text())
-    meta2 = json.loads((tmp_path / "m2" / "agent.json").read_text())
+    # --save_path is a run directory; its newest checkpoint is the final one
+    meta1 = json.loads((checkpoint.latest(tmp_path / "m1") / "agent.json").read_text())
+    meta2 = json.loads((checkpoint.latest(tmp_path / "m2") / "agent.json").read_text())
     assert meta1["rng"]["ranks"][0]["actions"] == meta2["rng"]["actions"]
     assert meta1["tracker"]["returns"] == meta2["tracker"]["returns"]
     import pandas as pd

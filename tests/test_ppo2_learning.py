@@ -30,7 +30,9 @@ def test_ppo2_solves_cartpole_with_zoo_settings(tmp_path, repo_root, subprocess_
                             "--log_dir", str(log_dir), "--save_path", str(save_path)],
                            cwd=repo_root, env=subprocess_env, capture_output=True, text=True, timeout=300)
     assert train.returncode == 0, train.stderr[-3000:]
-    assert (save_path / "agent.json").is_file()
+    # --save_path is a run directory: a periodic checkpoint at 50000 steps (the default) and the final one
+    assert [p.name for p in sorted(save_path.iterdir())] == ["ckpt-000000050176", "ckpt-000000099840"]
+    assert (save_path / "ckpt-000000099840" / "agent.json").is_file()
 
     progress = pd.read_csv(log_dir / "progress.csv")
     # floor(100000 / (8·32)) = 390 updates of 256 steps: 99840 steps in all.

@@ -30,6 +30,7 @@ def load(path: str | os.PathLike, **kwargs: Any):
     """Load a checkpoint directory written by ``.save``; returns a PPO1 or PPO2 agent."""
     from tfppo import checkpoint
 
+    path = checkpoint.latest(path)  # a run directory of periodic checkpoints: the newest complete one
     meta = checkpoint.read_meta(path)
     if meta["algo"] == "ppo1":
         from tfppo.ppo1 import PPO1

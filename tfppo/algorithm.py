@@ -112,6 +112,10 @@ class Algorithm:
         self.n_updates = 0
         self.runner: Runner | None = None  # built on the first learn(): loading for predict needs no envs
         self.evaluator = PeriodicEvaluator(0, 1, None, config.seed)  # off until learn(eval_freq=...)
+        self.run_state: dict[str, Any] = {}  # this learn() call's budget and position (saved in checkpoints)
+        self.pending_resume: dict[str, Any] | None = None  # run_state of an unfinished run loaded from a checkpoint
+        self.resume_point: tuple[int, int] | None = None  # (logged rows, timesteps) a resumed log continues from
+        self.last_checkpoint: str | None = None  # newest checkpoint written by learn()
         mpi.broadcast_weights(self.policy, self.comm)  # [B] adam.sync(): rank 0's parameters everywhere
         self.actor.sync()
 
@@ -147,6 +151,31 @@ class Algorithm:
                       gamma=self.config.gamma, rng=PerRowGenerators(self.action_rngs), tracker=tracker,
                       normalizer=self.normalizer, first_obs=first_obs)
 
+    def restart_envs(self) -> None:
+        """Re-seed this process's envs as `make_runner` would now: called at every periodic checkpoint
+        boundary, so a run resumed from that checkpoint sees the same episodes (`tfppo.run_control`)."""
+        seeds = self.seeds.envs(self.first_env_index, self.num_envs, restart=self.n_updates)
+        self.runner.restart(seed_vec_env(self.runner.venv, seeds))
+
+    def begin_run(self, total_timesteps: int) -> dict[str, Any]:
+        """The run a ``learn`` call performs: an interrupted run loaded from a periodic checkpoint is resumed
+        to its own budget; otherwise a new budget of ``total_timesteps`` starts from the current counters."""
+        if self.pending_resume is not None:
+            self.run_state = dict(self.pending_resume)
+            self.resume_point = (int(self.run_state.get("rows", 0)), self.num_timesteps)
+        else:
+            self.run_state = {"total_timesteps": int(total_timesteps), "updates_before": self.n_updates,
+                              "start_timesteps": self.num_timesteps, "counted": 0, "rows": 0, "complete": False}
+            self.resume_point = None
+        self.pending_resume = None
+        return self.run_state
+
+    def run_control(self, logger, save_path: str | os.PathLike | None, save_freq: int, keep_checkpoints: int):
+        """Checkpoints, signals, NaN guard and health diagnostics of one learn() (`tfppo.run_control`)."""
+        from tfppo.run_control import RunControl
+        return RunControl(self, logger, save_path=save_path, save_freq=save_freq, keep_checkpoints=keep_checkpoints,
+                          comm=getattr(self, "comm", None))
+
     def clip_ranges(self, clip: float, lr_multiplier: float, frac: float) -> tuple[float, float | None]:
         """ε and ε_v of this update. Row 9: ε·lrmult when ``clip_anneal_with_lr``; row 7 / spec §6.2:
         ε_v = ε ("cliprange"), cliprange_vf(frac) ("separate") or no value clipping ("off")."""
@@ -179,10 +208,14 @@ class Algorithm:
 
     def start_evaluation(self, eval_freq: int, eval_episodes: int) -> None:
         """Deterministic evaluation every ``eval_freq`` env steps on a separate env (rank 0 only),
-        written to ``log_dir/evaluations.csv``; 0 turns it off. Evaluates once before training."""
+        written to ``log_dir/evaluations.csv``; 0 turns it off. Evaluates once before training; a resumed run
+        continues the file from its checkpoint instead."""
         self.evaluator = PeriodicEvaluator(eval_freq if self.rank == 0 else 0, eval_episodes, self.log_dir,
                                            self.config.seed)
-        self.evaluator.maybe_evaluate(self, self.num_timesteps)
+        if self.num_timesteps == 0:
+            self.evaluator.maybe_evaluate(self, 0)
+        elif self.evaluator.enabled:  # resumed or continued: the rows up to this point are already written
+            self.evaluator.resume(self.num_timesteps)
 
     # -- user-facing -------------------------------------------------------------------------
     def predict(self, obs: Any, deterministic: bool = True) -> np.ndarray:
@@ -245,6 +278,7 @@ class Algorithm:
             "obs_stats": self.obs_stats.state_dict() if self.obs_stats is not None else None,
             "kl_beta": self.learner.kl_beta,
             "extra": self.extra_state(),
+            "run": self.run_state,
         }
 
     def restore(self, path: str | os.PathLike, meta: dict[str, Any]) -> None:
@@ -261,6 +295,8 @@ class Algorithm:
         self.load_rng_states(meta["rng"])
         self.learner.kl_beta = float(meta.get("kl_beta", self.semantics.kl_beta))
         self.load_extra_state(meta.get("extra") or {})
+        run = meta.get("run") or {}
+        self.pending_resume = dict(run) if run and not run.get("complete", True) else None
 
     def extra_state(self) -> dict[str, Any]:
         """Trainer-specific JSON state for checkpoints (PPO1: its counters)."""

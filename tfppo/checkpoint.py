@@ -5,11 +5,16 @@ step), ``agent.json`` (algorithm, resolved config, Semantics, normaliser and
 episode statistics, counters, RNG states) and ``semantics.json`` for people.
 Everything is written into a temporary sibling directory which is renamed
 into place, so a crash never leaves a half-written checkpoint behind.
+
+Periodic checkpoints (``save_freq``) are such directories named ``ckpt-<steps>``
+under one run directory; `latest` resolves a run directory to its newest
+complete one, so every loader accepts either form (see `tfppo.periodic`).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,6 +29,32 @@ WEIGHTS = "model.weights.h5"
 OPTIMIZER = "optimizer.npz"
 AGENT = "agent.json"
 REQUIRED_KEYS = ("config", "semantics", "tracker", "counters", "rng")
+PERIODIC_PATTERN = re.compile(r"^ckpt-(\d+)$")
+
+
+def periodic_dirs(run_dir: str | os.PathLike) -> list[Path]:
+    """Complete periodic checkpoints under ``run_dir``, oldest first.
+
+    Complete means renamed into place (temporaries start with a dot and never
+    match) and holding ``agent.json``, which is written inside the temporary
+    directory like every other file, so its presence proves the whole write.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in run_dir.iterdir()
+             if (m := PERIODIC_PATTERN.match(p.name)) and (p / AGENT).is_file()]
+    return [p for _, p in sorted(found)]
+
+
+def latest(path: str | os.PathLike) -> Path:
+    """``path`` itself when it is a checkpoint, else its newest complete ``ckpt-*`` (else ``path`` unchanged,
+    so the caller's "not a tfppo checkpoint" error names what the user typed)."""
+    path = Path(path)
+    if (path / AGENT).is_file():
+        return path
+    found = periodic_dirs(path)
+    return found[-1] if found else path
 
 
 def write_atomic_dir(path: str | os.PathLike, write) -> Path:

@@ -15,6 +15,7 @@ from typing import Any, Callable, NoReturn
 from tfppo.errors import ConfigError
 
 EXIT_BAD_INPUT = 2
+DEFAULT_SAVE_FREQ = 50_000  # steps between periodic checkpoints when --save_path is given
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -24,6 +25,10 @@ class OneLineParser(argparse.ArgumentParser):
         # Under mpirun every rank parses the same flags; only rank 0 prints the line.
         rank = os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0"))
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n" if rank == "0" else None)
+
+
+def _is_rank0() -> bool:
+    return os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")) == "0"
 
 
 def fail(prog: str, message: str) -> NoReturn:
@@ -60,8 +65,16 @@ def add_common_flags(parser: argparse.ArgumentParser, presets: list[str]) -> Non
     parser.add_argument("--policy_kwargs", default=None,
                         help='JSON, e.g. \'{"hidden_sizes": [64, 64], "activation": "tanh"}\'')
     parser.add_argument("--log_dir", default=None, help="progress.csv, TensorBoard, semantics.json")
-    parser.add_argument("--save_path", default=None, help="checkpoint directory written at the end")
-    parser.add_argument("--load_path", default=None, help="checkpoint directory to continue from")
+    parser.add_argument("--save_path", default=None,
+                        help="run directory: checkpoints ckpt-<steps> every --save_freq steps and at the end")
+    parser.add_argument("--save_freq", type=int, default=DEFAULT_SAVE_FREQ,
+                        help=f"steps between checkpoints under --save_path (0: only at the end; default {DEFAULT_SAVE_FREQ})")
+    parser.add_argument("--keep_checkpoints", type=int, default=2, help="newest checkpoints kept (default 2)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --save_path from its newest checkpoint (start it if there is none)")
+    parser.add_argument("--load_path", default=None,
+                        help="checkpoint (or run directory: its newest checkpoint) to continue from")
+    parser.add_argument("--tf_verbose", action="store_true", help="show TensorFlow's start-up log lines")
     parser.add_argument("--no_determinism", action="store_true", help="turn TF op determinism off")
     parser.add_argument("--no_zoo", action="store_true", help="ignore the env-tuned hyperparameters (tfppo/zoo.py; never used with --preset)")
     parser.add_argument("--verbose", type=int, default=1)
@@ -70,16 +83,6 @@ def add_common_flags(parser: argparse.ArgumentParser, presets: list[str]) -> Non
     parser.add_argument("--eval_episodes", type=int, default=10, help="episodes per evaluation")
     parser.add_argument("--threads", type=int, default=None,
                         help="TF intra- and inter-op threads (default: TF's choice; 1 per rank under mpirun)")
-
-
-def check_run_flags(args: argparse.Namespace) -> None:
-    """The flags add_common_flags adds beyond the hyperparameters: one-line errors, before anything runs."""
-    if args.eval_freq < 0:
-        raise ConfigError(f"--eval_freq must be >= 0 (0 turns evaluation off), got {args.eval_freq}")
-    if args.eval_episodes <= 0:
-        raise ConfigError(f"--eval_episodes must be a positive integer, got {args.eval_episodes}")
-    if args.threads is not None and args.threads <= 0:
-        raise ConfigError(f"--threads must be a positive integer, got {args.threads}")
 
 
 def network_overrides(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -105,6 +108,48 @@ def network_overrides(args: argparse.Namespace) -> dict[str, Any] | None:
             "activation": network.get("activation", defaults.activation)}
 
 
+def check_run_flags(args: argparse.Namespace) -> None:
+    """The flags add_common_flags adds beyond the hyperparameters, one-line errors before anything runs;
+    ``--resume`` becomes ``--load_path`` of the newest checkpoint under ``--save_path``."""
+    if args.eval_freq < 0:
+        raise ConfigError(f"--eval_freq must be >= 0 (0 turns evaluation off), got {args.eval_freq}")
+    if args.eval_episodes <= 0:
+        raise ConfigError(f"--eval_episodes must be a positive integer, got {args.eval_episodes}")
+    if args.threads is not None and args.threads <= 0:
+        raise ConfigError(f"--threads must be a positive integer, got {args.threads}")
+    if args.save_freq < 0:
+        raise ConfigError(f"--save_freq must be an integer >= 0 (0: checkpoint only at the end), got {args.save_freq}")
+    if args.keep_checkpoints < 1:
+        raise ConfigError(f"--keep_checkpoints must be an integer >= 1, got {args.keep_checkpoints}")
+    from tfppo import checkpoint
+
+    if args.resume:
+        if not args.save_path:
+            raise ConfigError("--resume needs --save_path (the run directory to continue)")
+        if args.load_path:
+            raise ConfigError("--resume and --load_path are exclusive (--resume loads the newest checkpoint "
+                              "under --save_path)")
+        found = checkpoint.periodic_dirs(args.save_path)
+        args.load_path = str(found[-1]) if found else None
+    elif args.load_path:
+        args.load_path = str(checkpoint.latest(args.load_path))
+
+
+def check_resume_matches(load_path: str, config, semantics) -> None:
+    """``--resume`` repeats the interrupted command: its flags must describe the checkpoint's run exactly
+    (a scheduler re-queues the same line), else one line names the first setting that differs."""
+    from tfppo import checkpoint
+
+    meta = checkpoint.read_meta(load_path)
+    norm = lambda d: json.loads(json.dumps(d, sort_keys=True))
+    for kind, given, saved in (("", norm(config.to_dict()), meta["config"]),
+                               ("semantics ", norm(semantics.to_dict()), meta["semantics"])):
+        for key in sorted(set(given) | set(saved)):
+            if given.get(key) != saved.get(key):
+                raise ConfigError(f"--resume: {kind}{key} is {given.get(key)!r} but the run in {load_path} "
+                                  f"used {saved.get(key)!r}; resume with the same flags")
+
+
 def build_on_every_rank(prog: str, build: Callable[[], tuple]) -> tuple:
     """Validate on every MPI rank, then agree: rank 0 prints the first error (or a config mismatch)
     once and every rank exits 2 together, before anything is built or written, so no rank is left
@@ -127,11 +172,23 @@ def build_on_every_rank(prog: str, build: Callable[[], tuple]) -> tuple:
 
 
 def run_guarded(prog: str, main: Callable[[], int]) -> int:
-    """Turn a ConfigError anywhere in ``main`` into the one-line error and exit 2."""
+    """Turn a ConfigError anywhere in ``main`` into the one-line error and exit 2; a stop signal into its
+    one line and 128 + signal; a non-finite update into its one line and exit 3 (rank 0 prints)."""
+    from tfppo.guards import EXIT_NONFINITE, NonFiniteError
+    from tfppo.signals import Interrupted
+
     try:
         return main()
     except ConfigError as exc:
         fail(prog, str(exc))
+    except Interrupted as exc:
+        if _is_rank0():
+            sys.stderr.write(f"{prog}: {exc}\n")
+        return exc.exit_code
+    except NonFiniteError as exc:
+        if _is_rank0():
+            sys.stderr.write(f"{prog}: error: {exc}\n")
+        return EXIT_NONFINITE
 
 
 def resume_config(load_path: str, algo: str, config_class, given: dict[str, Any], budgets: tuple[str, ...]):

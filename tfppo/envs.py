@@ -347,6 +347,11 @@ class EpisodeTracker:
         self.extend(completed)
         return completed
 
+    def discard_partial(self) -> None:
+        """Forget the in-progress episodes (their envs were just reset)."""
+        self._sums[:] = 0.0
+        self._lens[:] = 0
+
     def extend(self, completed: Iterable[tuple[float, int]]) -> None:
         """Record externally gathered episodes (e.g. allgathered from MPI ranks)."""
         for ret, length in completed:

@@ -94,6 +94,23 @@ class PeriodicEvaluator:
         self._append(row)
         return row
 
+    def resume(self, timesteps: int) -> None:
+        """Continue a run at ``timesteps`` (a checkpoint): rows written after it are dropped (they belong to
+        the interrupted tail), the schedule continues from there and elapsed time from the last kept row."""
+        self.last_timesteps = int(timesteps)
+        if self.path is None or not self.path.exists():
+            return
+        with open(self.path, newline="", encoding="utf-8") as f:
+            rows = [row for row in csv.DictReader(f) if int(row["timesteps"]) <= timesteps]
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, EVALUATION_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.path)
+        if rows:
+            self._t0 -= float(rows[-1]["time_elapsed"])
+
     def _append(self, row: dict[str, float]) -> None:
         if self.path is None:
             return

@@ -26,6 +26,13 @@ from tfppo.policy import ActorCritic
 from tfppo.semantics import Semantics
 
 STAT_NAMES = ("policy_loss", "value_loss", "entropy", "approxkl", "clipfrac", "kl")
+# Training-health diagnostics from the same compiled update (no extra TF call): the largest and mean
+# importance ratio π/π_old, the mean/std of the advantages the loss used (normalised when the
+# semantics normalise), and the gradient global norm before clipping (after the MPI average).
+# ratio_max is a max over the minibatch steps taken, the others are means over them.
+DIAG_NAMES = ("ratio_max", "ratio_mean", "adv_used_mean", "adv_used_std", "grad_norm")
+# Which quantity was non-finite when the update stopped (0: none). Checked before the step is applied.
+NONFINITE = {1: "loss", 2: "gradient", 3: "parameter"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,12 @@ class UpdateResult:
     evaluation: Optional[dict[str, float]]  # PPO1 evaluation pass (row 23), else None
     n_gradient_steps: int
     final_kl: float = float("nan")  # mean KL(old‖updated) over the batch: PPO-Penalty's d (kl_penalty only)
+    diagnostics: dict[str, float] = None  # DIAG_NAMES over the steps taken
+    nonfinite: int = 0                    # NONFINITE code of the step that stopped the update, 0 if none
+
+    @property
+    def nonfinite_quantity(self) -> str | None:
+        return NONFINITE.get(self.nonfinite)
 
     @property
     def logged(self) -> dict[str, float]:
@@ -120,13 +133,14 @@ class Learner:
             raise ValueError(f"clip_vf={clip_vf} does not fit value_clip={self.semantics.value_clip}")
         indices = self.plan.shuffles(rng, self._n_passes)
         f32 = lambda x: tf.constant(x, tf.float32)
-        train, per_epoch, evaluation, steps, final_kl = self.compiled_update(
+        train, per_epoch, evaluation, steps, diag, nonfinite, final_kl = self.compiled_update(
             tf.constant(batch.obs), tf.constant(batch.actions), f32(batch.advantages), f32(batch.returns),
             f32(batch.values), f32(batch.neglogp), tf.constant(indices), f32(learning_rate), f32(clip),
             f32(clip_vf if clip_vf is not None else 0.0), f32(self.kl_beta))
         named = lambda row: {k: float(v) for k, v in zip(STAT_NAMES, row.numpy())}
         return UpdateResult(named(train), per_epoch.numpy(), named(evaluation) if self.semantics.eval_pass else None,
-                            int(steps), float(final_kl))
+                            int(steps), diagnostics=dict(zip(DIAG_NAMES, (float(v) for v in diag.numpy()))),
+                            nonfinite=int(nonfinite), final_kl=float(final_kl))
 
     def adapt_kl_beta(self, kl: float) -> None:
         """After an update, with d averaged over MPI ranks by the caller: only ``kl_penalty`` adapts β."""
@@ -134,8 +148,9 @@ class Learner:
             self.kl_beta = losses.adapt_kl_beta(self.kl_beta, kl, self.semantics.kl_target)
 
     # -- graph ---------------------------------------------------------------------
-    def _minibatch_stats(self, mb: dict, clip, clip_vf, beta) -> tuple[tf.Tensor, tf.Tensor]:
-        """Total loss and the STAT_NAMES vector of one minibatch (spec §6)."""
+    def _minibatch_stats(self, mb: dict, clip, clip_vf, beta, with_diag: bool = False):
+        """Total loss and the STAT_NAMES vector of one minibatch (spec §6); with ``with_diag`` also
+        [ratio max, ratio mean, advantage mean, advantage std] (the first four DIAG_NAMES)."""
         sem = self.semantics
         params, values = self.model(mb["obs"])
         neglogp = self.dist.neglogp(params, mb["actions"])
@@ -152,21 +167,42 @@ class Learner:
         total = pg_loss - self.ent_coef * entropy + sem.vf_coef * vf_loss
         stats = tf.stack([pg_loss, vf_loss, entropy, losses.approx_kl(neglogp, mb["neglogp_old"]),
                           losses.clip_fraction(ratio, clip), tf.reduce_mean(kl)])
-        return total, stats
+        if not with_diag:
+            return total, stats
+        adv_mean = tf.reduce_mean(adv)
+        diag = tf.stack([tf.reduce_max(ratio), tf.reduce_mean(ratio), adv_mean,
+                         tf.sqrt(tf.reduce_mean(tf.square(adv - adv_mean)))])
+        return total, stats, diag
 
-    def _apply(self, grads: list[tf.Tensor]) -> None:
+    def _apply(self, grads: list[tf.Tensor], loss: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Average (MPI), check, clip and apply one gradient; returns (NONFINITE code, pre-clip global norm).
+
+        A non-finite loss or gradient is never applied; parameters are checked right after the step so
+        the trainer stops before the next one (and before any checkpoint could save them)."""
         variables = self.model.trainable_variables
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+        loss_ok = tf.math.is_finite(loss)
         if self.grad_reducer is not None:
             flat = tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
+            # A rank whose loss is non-finite poisons the average, so every rank skips this step together.
+            flat = flat + tf.where(loss_ok, 0.0, float("nan"))
             flat_params = tf.concat([tf.reshape(v, [-1]) for v in variables], axis=0)
             reduced = tf.numpy_function(self.grad_reducer, [flat, flat_params], tf.float32, stateful=True)
             reduced = tf.reshape(reduced, tf.shape(flat))
             grads = [tf.reshape(part, tf.shape(v)) for part, v in
                      zip(tf.split(reduced, [int(np.prod(v.shape)) for v in variables]), variables)]
-        if self.semantics.max_grad_norm is not None:
-            grads, _ = tf.clip_by_global_norm(grads, self.semantics.max_grad_norm)
-        self.optimizer.apply_gradients(zip(grads, variables))
+        norm = tf.linalg.global_norm(grads)
+
+        def apply() -> tf.Tensor:
+            clipped = grads
+            if self.semantics.max_grad_norm is not None:
+                clipped, _ = tf.clip_by_global_norm(grads, self.semantics.max_grad_norm, use_norm=norm)
+            self.optimizer.apply_gradients(zip(clipped, variables))
+            params_ok = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables])
+            return tf.where(params_ok, 0, 3)
+
+        code = tf.cond(loss_ok & tf.math.is_finite(norm), apply, lambda: tf.where(loss_ok, 2, 1))
+        return code, norm
 
     def _update(self, obs, actions, advantages, returns, values, neglogp_stored, indices, lr, clip, clip_vf, beta):
         sem, plan = self.semantics, self.plan
@@ -186,6 +222,9 @@ class Learner:
         total_sum = tf.zeros([n_stats])
         steps = tf.constant(0)
         stop = tf.constant(False)
+        nonfinite = tf.constant(0)
+        diag_sum = tf.zeros([len(DIAG_NAMES) - 1])  # ratio_mean, adv mean/std, grad_norm
+        ratio_max = tf.constant(0.0)
         for epoch in tf.range(plan.n_epochs):
             epoch_sum = tf.zeros([n_stats])
             epoch_steps = tf.constant(0)
@@ -193,17 +232,24 @@ class Learner:
                 if not stop:
                     mb = take(indices[epoch, m])
                     with tf.GradientTape() as tape:
-                        loss, stats = self._minibatch_stats(mb, clip, clip_vf, beta)
+                        loss, stats, diag = self._minibatch_stats(mb, clip, clip_vf, beta, with_diag=True)
                     if sem.target_kl is not None and stats[3] > 1.5 * sem.target_kl:
                         stop = tf.constant(True)  # SB3-style early stop, before this step is applied
                     else:
-                        self._apply(tape.gradient(loss, self.model.trainable_variables))
-                        epoch_sum += stats
-                        epoch_steps += 1
+                        code, grad_norm = self._apply(tape.gradient(loss, self.model.trainable_variables), loss)
+                        if code != 0:
+                            stop = tf.constant(True)  # NaN/Inf guard: nothing after this step runs
+                            nonfinite = code
+                        else:
+                            epoch_sum += stats
+                            epoch_steps += 1
+                            ratio_max = tf.maximum(ratio_max, diag[0])
+                            diag_sum += tf.concat([diag[1:], [grad_norm]], axis=0)
             per_epoch = per_epoch.write(epoch, epoch_sum / tf.cast(tf.maximum(epoch_steps, 1), tf.float32))
             total_sum += epoch_sum
             steps += epoch_steps
         train = total_sum / tf.cast(tf.maximum(steps, 1), tf.float32)
+        diagnostics = tf.concat([[ratio_max], diag_sum / tf.cast(tf.maximum(steps, 1), tf.float32)], axis=0)
 
         evaluation = tf.zeros([n_stats])
         if sem.eval_pass:
@@ -216,4 +262,4 @@ class Learner:
         if sem.policy_loss == "kl_penalty":  # d of the adaptive rule: the updated policy against the old one
             params_new, _ = self.model(obs)
             final_kl = tf.reduce_mean(self.dist.kl(params_old, params_new))
-        return train, per_epoch.stack(), evaluation, steps, final_kl
+        return train, per_epoch.stack(), evaluation, steps, diagnostics, nonfinite, final_kl

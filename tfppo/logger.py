@@ -31,6 +31,7 @@ __all__ = ["Logger", "format_table"]
 CSV_NAME = "progress.csv"
 TB_SUBDIR = "tb"
 MAX_CELL_CHARS = 30  # stdout cells longer than this are cut, so one odd key cannot widen the table
+TABLE_HIDDEN_PREFIXES = ("diag/",)  # health diagnostics go to CSV/TensorBoard only: the table stays readable
 
 
 def _to_number(key: str, value: Any) -> float | int:
@@ -110,10 +111,33 @@ class _CsvSink:
     re-read from disk rather than kept in memory, so long runs do not grow.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep_rows: int | None = None) -> None:
         self.path = path
         self.fields: list[str] = []
         self._file: io.TextIOWrapper | None = None
+        if keep_rows is not None and path.exists():
+            self._truncate(keep_rows)
+
+    def _truncate(self, keep_rows: int) -> None:
+        """A resumed run continues the file: keep the header and the first ``keep_rows`` rows (those
+        written up to its checkpoint), drop rows a killed run wrote after it; atomic like `_rewrite`."""
+        with open(self.path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            fields, rows = list(reader.fieldnames or []), list(reader)[:keep_rows]
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fields, restval="")
+                writer.writeheader()
+                writer.writerows(rows)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self.fields = fields
+        self._file = open(self.path, "a", newline="", encoding="utf-8")
 
     def write(self, row: dict[str, float | int]) -> None:
         cells = {k: _csv_cell(v) for k, v in row.items()}
@@ -169,15 +193,36 @@ class _TensorBoardSink:
     without it; the event files alone are all that is needed to view the run.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep_until_step: int | None = None) -> None:
         import tensorflow as tf
         from tensorflow.core.framework import summary_pb2
 
         self._tf = tf
+        old_files = sorted(path.glob("events.out.tfevents.*")) if keep_until_step is not None else []
         self._writer = tf.summary.create_file_writer(str(path))
         self._metadata = summary_pb2.SummaryMetadata(
             plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
         )
+        if old_files:
+            self._carry_over(old_files, keep_until_step)
+
+    def _carry_over(self, old_files: list[Path], keep_until_step: int) -> None:
+        """A resumed run: copy the old runs' scalars up to the checkpoint's step into the new event file,
+        then delete the old files, so TensorBoard shows each step once (a killed run may have logged
+        steps after its last checkpoint, which the resumed run logs again)."""
+        tf = self._tf
+        with self._writer.as_default():
+            for old in old_files:
+                for event in tf.compat.v1.train.summary_iterator(str(old)):
+                    if event.step > keep_until_step or not event.HasField("summary"):
+                        continue
+                    for value in event.summary.value:
+                        if value.HasField("tensor"):
+                            tf.summary.write(value.tag, tf.make_ndarray(value.tensor), step=event.step,
+                                             metadata=self._metadata)
+        self._writer.flush()
+        for old in old_files:
+            old.unlink(missing_ok=True)
 
     def write(self, row: dict[str, float | int], step: int) -> None:
         tf = self._tf
@@ -211,8 +256,14 @@ class Logger:
         tensorboard: bool = True,
         enabled: bool = True,
         total_timesteps: int | None = None,
+        resume: tuple[int, int] | None = None,
     ) -> None:
         self.enabled = enabled
+        # (rows, step) of the checkpoint a resumed run continues from: progress.csv keeps its first
+        # ``rows`` rows and TensorBoard its events up to ``step``; None starts the files afresh.
+        self._resume = resume
+        self.rows_written = resume[0] if resume else 0
+        self._last_row: dict[str, float | int] = {}
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self._stdout = stdout
         self._want_csv = csv and self.log_dir is not None
@@ -226,10 +277,9 @@ class Logger:
         isatty = getattr(sys.stdout, "isatty", None)
         self._bar_wanted = bool(enabled and total_timesteps and isatty is not None and isatty())
         self._total_timesteps = total_timesteps
-        self._bar: Any = None  # keras.utils.Progbar, built at the first advance
+        self._bar: Any = None  # tfppo.progress.ProgressBar, built at the first advance
         self._bar_current = 0
         self._bar_done = False
-        self._bar_mid_line = False
 
     # -- recording -----------------------------------------------------------
 
@@ -267,26 +317,35 @@ class Logger:
             return {}
         row = dict(sorted(row.items()))
         step = int(step)
+        self.rows_written += 1
+        self._last_row = row
         if self._stdout:
             self._print_table(row)
         if self.log_dir is not None and (self._want_csv or self._want_tb):
             self.log_dir.mkdir(parents=True, exist_ok=True)
             if self._want_csv:
                 if self._csv is None:
-                    self._csv = _CsvSink(self.log_dir / CSV_NAME)
+                    self._csv = _CsvSink(self.log_dir / CSV_NAME, self._resume[0] if self._resume else None)
                 self._csv.write(row)
             if self._want_tb:
                 if self._tb is None:
-                    self._tb = _TensorBoardSink(self.log_dir / TB_SUBDIR)
+                    self._tb = _TensorBoardSink(self.log_dir / TB_SUBDIR, self._resume[1] if self._resume else None)
                 self._tb.write(row, step)
         return row
 
     def _print_table(self, row: dict[str, float | int]) -> None:
-        # Start the table on its own line when the progress bar is drawn mid-line;
-        # the next advance then redraws the bar below the table.
-        prefix = "\n" if self._bar_mid_line else ""
-        self._bar_mid_line = False
-        sys.stdout.write(prefix + format_table(row))
+        shown = {k: v for k, v in row.items() if not k.startswith(TABLE_HIDDEN_PREFIXES)}
+        if shown:
+            self.write_line(format_table(shown))
+
+    def write_line(self, text: str) -> None:
+        """Print above the progress bar when one is drawn (it is redrawn below), else plainly."""
+        if not self.enabled:
+            return
+        if self._bar is not None and not self._bar_done:
+            self._bar.write(text)
+            return
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
         sys.stdout.flush()
 
     def advance(self, timesteps: int) -> None:
@@ -295,16 +354,15 @@ class Logger:
             return
         assert self._total_timesteps is not None
         if self._bar is None:
-            from keras.utils import Progbar
+            from tfppo.progress import ProgressBar
 
-            # interval=0: draw on every advance, so the bar is really on screen whenever
-            # _bar_mid_line says so (the trainer advances once per iteration, not per step).
-            self._bar = Progbar(self._total_timesteps, interval=0.0, unit_name="timestep")
+            self._bar = ProgressBar(self._total_timesteps, initial=min(int(timesteps), self._total_timesteps))
         current = min(int(timesteps), self._total_timesteps)
-        self._bar.update(current)
+        self._bar.update(current, self._last_row)
         self._bar_current = current
-        self._bar_done = current >= self._total_timesteps  # Progbar ended its line itself
-        self._bar_mid_line = not self._bar_done
+        if current >= self._total_timesteps:
+            self._bar.close()
+            self._bar_done = True
 
     def close(self) -> None:
         """Finish the bar, flush and close the files; safe to call twice."""
@@ -312,9 +370,8 @@ class Logger:
             return
         self._closed = True
         if self._bar is not None and not self._bar_done:
-            self._bar.update(self._bar_current, finalize=True)
+            self._bar.close()
             self._bar_done = True
-            self._bar_mid_line = False
         if self._csv is not None:
             self._csv.close()
         if self._tb is not None:

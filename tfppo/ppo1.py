@@ -79,19 +79,24 @@ class PPO1(Algorithm):
         return self.config.timesteps_per_actorbatch * self.world_size
 
     # -- loop ---------------------------------------------------------------------------
-    def learn(self, *, eval_freq: int = 0, eval_episodes: int = 10) -> "PPO1":
-        """Iterate until the configured budget is reached; ``eval_freq`` > 0 adds deterministic
-        evaluations on rank 0 (`tfppo.evaluation.PeriodicEvaluator`), the last one after the final update."""
+    def learn(self, *, save_path: str | os.PathLike | None = None, save_freq: int = 0, keep_checkpoints: int = 2,
+              eval_freq: int = 0, eval_episodes: int = 10) -> "PPO1":
+        """Iterate until the configured budget is reached (counters restored from a checkpoint count toward
+        it). With ``save_path``, a checkpoint ``save_path/ckpt-<steps>`` is written every ``save_freq`` steps
+        of all ranks together and at the end, keeping the newest ``keep_checkpoints`` (`tfppo.run_control`).
+        ``eval_freq`` > 0 adds deterministic evaluations on rank 0 (`tfppo.evaluation.PeriodicEvaluator`),
+        the last one after the final update."""
         cfg = self.config
+        self.begin_run(cfg.max_timesteps or 0)
         if self.runner is None:
             # The runner's tracker is this rank's; self.tracker holds the episodes of all ranks (spec §8).
             self.runner = self.make_runner(cfg.timesteps_per_actorbatch, EpisodeTracker(1))
         logger = Logger(self.log_dir, stdout=self.verbose > 0, enabled=self.rank == 0,
-                        total_timesteps=cfg.max_timesteps or None)
+                        total_timesteps=cfg.max_timesteps or None, resume=self.resume_point)
         self.write_run_header()
         self.start_evaluation(eval_freq, eval_episodes)
         t_first = time.perf_counter()
-        with logger:
+        with logger, self.run_control(logger, save_path, save_freq, keep_checkpoints) as control:
             while not self.budget_reached(time.perf_counter() - t_first):
                 t_iter = time.perf_counter()
                 lrmult = self.lrmult()
@@ -101,6 +106,7 @@ class PPO1(Algorithm):
                 self.update_policy_obs_stats(rollout, self.comm if self.world_size > 1 else None)
                 result = self.learner.update(batch, learning_rate=cfg.optim_stepsize * lrmult, clip=clip,
                                              clip_vf=clip_vf, rng=self.shuffle_rng)
+                control.check(result)
                 if self.verbose > 1 and self.rank == 0:
                     self._print_epochs(result)
                 self.actor.sync()
@@ -116,10 +122,13 @@ class PPO1(Algorithm):
                     losses = mpi.mean_over_ranks(losses, self.comm)
                 rank_fps = cfg.timesteps_per_actorbatch / (time.perf_counter() - t_iter)
                 self.penalty_step(logger, result, self.comm if self.world_size > 1 else None)
+                control.record(logger, rollout, batch, result)
                 self._log(logger, losses, batch, len(episodes), rank_fps, time.perf_counter() - t_first, lrmult)
+                self.evaluator.maybe_evaluate(self, self.num_timesteps)  # before a checkpoint can be written
+                control.end_iteration()
                 logger.advance(min(self.timesteps_so_far, cfg.max_timesteps or self.timesteps_so_far))
-                self.evaluator.maybe_evaluate(self, self.num_timesteps)
             self.evaluator.maybe_evaluate(self, self.num_timesteps, final=True)
+            control.finish()
         return self
 
     def _log(self, logger: Logger, losses: dict[str, float], batch, ep_this_iter: int, rank_fps: float,

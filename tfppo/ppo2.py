@@ -63,11 +63,16 @@ class PPO2(Algorithm):
             return max(1.0 - counted_steps / (n_updates * self.steps_per_update), 0.0)
         return progress_remaining(update, n_updates)
 
-    def learn(self, total_timesteps: int | None = None, *, eval_freq: int = 0, eval_episodes: int = 10) -> "PPO2":
-        """Run floor(total/nbatch) updates; ``total_timesteps`` defaults to the config's.
-        ``eval_freq`` > 0 adds deterministic evaluations (`tfppo.evaluation.PeriodicEvaluator`)."""
+    def learn(self, total_timesteps: int | None = None, *, save_path: str | os.PathLike | None = None,
+              save_freq: int = 0, keep_checkpoints: int = 2, eval_freq: int = 0, eval_episodes: int = 10) -> "PPO2":
+        """Run floor(total/(nbatch·W)) updates; ``total_timesteps`` defaults to the config's. An agent loaded from
+        an unfinished periodic checkpoint resumes that run to its own budget instead. With ``save_path``,
+        a checkpoint ``save_path/ckpt-<steps>`` is written every ``save_freq`` steps and at the end, keeping
+        the newest ``keep_checkpoints`` (`tfppo.run_control`). ``eval_freq`` > 0 adds deterministic
+        evaluations (`tfppo.evaluation.PeriodicEvaluator`)."""
         cfg = self.config
-        total = int(total_timesteps or cfg.total_timesteps)
+        run = self.begin_run(int(total_timesteps or cfg.total_timesteps))
+        total = run["total_timesteps"]
         n_updates = total // self.steps_per_update
         if n_updates < 1:
             raise ValueError(f"total_timesteps {total} is less than one batch of all ranks ({self.steps_per_update})")
@@ -75,22 +80,23 @@ class PPO2(Algorithm):
             # Under MPI the runner's tracker is this rank's; self.tracker holds the episodes of all ranks.
             local = self.tracker if self.world_size == 1 else EpisodeTracker(self.num_envs)
             self.runner = self.make_runner(cfg.n_steps, local, cfg.vectorization)
-        logger = Logger(self.log_dir, stdout=self.verbose > 0, enabled=self.rank == 0,
-                        total_timesteps=self.num_timesteps + total)
+        logger = Logger(self.log_dir, stdout=self.verbose > 0, enabled=self.rank == 0, resume=self.resume_point,
+                        total_timesteps=run["start_timesteps"] + n_updates * self.steps_per_update)
         self.write_run_header()
         self.start_evaluation(eval_freq, eval_episodes)
-        t_first, counted = time.perf_counter(), 0
-        with logger:
-            for update in range(1, n_updates + 1):
+        t_first = time.perf_counter()
+        with logger, self.run_control(logger, save_path, save_freq, keep_checkpoints) as control:
+            for update in range(self.n_updates - run["updates_before"] + 1, n_updates + 1):
                 t_start = time.perf_counter()
-                frac = self.progress(update, n_updates, counted)
+                frac = self.progress(update, n_updates, run["counted"])
                 lr = cfg.learning_rate(frac)
                 clip, clip_vf = self.clip_ranges(cfg.cliprange(frac), lr / cfg.learning_rate(1.0), frac)
                 rollout = self.runner.run()
                 batch = rollout.to_batch(cfg.gamma, cfg.lam)
-                self.update_policy_obs_stats(rollout)
+                self.update_policy_obs_stats(rollout, self.comm if self.world_size > 1 else None)
                 result = self.learner.update(batch, learning_rate=lr, clip=clip, clip_vf=clip_vf,
                                              rng=self.shuffle_rng)
+                control.check(result)
                 self.actor.sync()
                 episodes = rollout.episodes
                 losses = result.logged
@@ -98,14 +104,18 @@ class PPO2(Algorithm):
                     episodes = mpi.allgather_episodes(episodes, self.comm)
                     self.tracker.extend(episodes)
                     losses = mpi.mean_over_ranks(losses, self.comm)
-                counted += sum(length for _, length in episodes)
+                run["counted"] += sum(length for _, length in episodes)
                 self.num_timesteps += self.steps_per_update
                 self.n_updates += 1
                 fps = int(self.steps_per_update / (time.perf_counter() - t_start))
                 self.penalty_step(logger, result, self.comm if self.world_size > 1 else None)
+                control.record(logger, rollout, batch, result)
                 self._log(logger, update, fps, t_start - t_first, batch, losses, lr, clip)
+                self.evaluator.maybe_evaluate(self, self.num_timesteps)  # before a checkpoint can be written
+                control.end_iteration()
                 logger.advance(self.num_timesteps)
-                self.evaluator.maybe_evaluate(self, self.num_timesteps, final=update == n_updates)
+            self.evaluator.maybe_evaluate(self, self.num_timesteps, final=True)
+            control.finish()
         return self
 
     def _log(self, logger: Logger, update: int, fps: int, elapsed: float, batch, stats: dict[str, float],

@@ -56,6 +56,8 @@ class Rollout:
     last_values: np.ndarray
     last_dones: np.ndarray
     episodes: list[tuple[float, int]] = field(default_factory=list)
+    n_terminated: int = 0  # episode ends by the MDP's terminal state ...
+    n_truncated: int = 0   # ... and by a time limit (row 19's distinction), for the health diagnostics
 
     def to_batch(self, gamma: float, lam: float) -> Batch:
         """GAE per env stream, then swap-and-flatten to env-major order (spec §2.3)."""
@@ -77,10 +79,17 @@ class Runner:
         self.n_steps, self.semantics, self.gamma = n_steps, semantics, gamma
         self.rng, self.tracker, self.normalizer = rng, tracker, normalizer
         self.num_envs = venv.num_envs
-        self.obs = normalizer.reset(first_obs) if normalizer is not None else first_obs
+        self.num_timesteps = 0
+        self.restart(first_obs)
+
+    def restart(self, first_obs: np.ndarray) -> None:
+        """Start fresh episodes from a seeded ``venv.reset``: at construction, and at every periodic
+        checkpoint boundary so the uninterrupted run and a run resumed there see the same envs
+        (`tfppo.run_control`). Partial episodes are dropped from the statistics, in both."""
+        self.obs = self.normalizer.reset(first_obs) if self.normalizer is not None else first_obs
         self.dones = np.zeros(self.num_envs, dtype=bool)
         self._pending: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self.num_timesteps = 0
+        self.tracker.discard_partial()
 
     def run(self) -> Rollout:
         T, N = self.n_steps, self.num_envs
@@ -89,6 +98,7 @@ class Runner:
         rew_buf, val_buf, nlp_buf = (np.zeros((T, N), dtype=np.float32) for _ in range(3))
         start_buf = np.zeros((T, N), dtype=bool)
         episodes: list[tuple[float, int]] = []
+        n_terminated = n_truncated = 0
         for t in range(T):
             actions, values, neglogp = self._first_sample() if t == 0 and self._pending else \
                 act(self.actor, self.dist, self.obs, self.rng)
@@ -98,6 +108,8 @@ class Runner:
                 if self.semantics.clip_actions else actions  # row 18: the unclipped action is stored
             next_obs, raw_rewards, terminated, truncated, infos = self.venv.step(env_actions)
             self.dones = np.logical_or(terminated, truncated)
+            n_terminated += int(np.count_nonzero(terminated))
+            n_truncated += int(np.count_nonzero(truncated & ~terminated))
             episodes.extend(self.tracker.step(raw_rewards, self.dones))
             rewards = self.normalizer.normalize_reward(raw_rewards, self.dones) if self.normalizer is not None \
                 else raw_rewards
@@ -114,7 +126,7 @@ class Runner:
             self._pending = act(self.actor, self.dist, self.obs, self.rng)
             last_values = self._pending[1]
         return Rollout(obs_buf, act_buf, rew_buf, start_buf, val_buf, nlp_buf, last_values.astype(np.float32),
-                       self.dones.copy(), episodes)
+                       self.dones.copy(), episodes, n_terminated, n_truncated)
 
     def _first_sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The stale sample drawn before the update; [SB] recomputes its value with the new parameters."""
