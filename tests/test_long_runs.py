@@ -101,6 +101,10 @@ def _resume_equivalence(tmp_path: Path, script: str, args: list[str], ranks: int
     for i, (want, have) in enumerate(zip(expected, got)):
         assert have == want, f"row {i} differs"
     assert _tb_steps(run_log) == _tb_steps(ref_log)  # TensorBoard: every step once, none missing
+    if "--eval_freq" in args:  # evaluations continue from the checkpoint too, none repeated or missing
+        strip = lambda rows: [{k: v for k, v in row.items() if k != "time_elapsed"} for row in rows]
+        read = lambda path: list(csv.DictReader(open(path / "evaluations.csv", newline="")))
+        assert strip(read(run_log)) == strip(read(ref_log))
     ref_state, run_state = _state(ref_save), _state(run_save)
     assert [a.shape for a in ref_state] == [a.shape for a in run_state]
     delta = max(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
@@ -112,7 +116,7 @@ def _resume_equivalence(tmp_path: Path, script: str, args: list[str], ranks: int
 
 PPO2_ONE_ENV = ["--env", "tests.long_run_envs:SlowCartPole", "--num_envs", "1", "--n_steps", "64",
                 "--nminibatches", "2", "--noptepochs", "2", "--total_timesteps", "640", "--seed", "5",
-                "--save_freq", "128", "--verbose", "0"]
+                "--save_freq", "128", "--verbose", "0", "--eval_freq", "100", "--eval_episodes", "2"]
 
 
 @pytest.mark.slow
