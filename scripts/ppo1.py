@@ -90,11 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = args.log_dir or f"runs/ppo1/{config.env.replace(':', '_')}-seed{config.seed}-w{comm.Get_size()}"
     kwargs = {k: v for k, v in config.to_dict().items() if k not in ("env", "preset")}
     if args.load_path:
-        agent = tfppo.load(args.load_path, log_dir=log_dir, verbose=args.verbose)
+        agent = tfppo.load(args.load_path, log_dir=log_dir, verbose=args.verbose, log_keys=args.log_keys,
+                           log_interval=args.log_interval)
         agent.config = config  # the checkpoint's config with the new budget
     else:
         agent = tfppo.PPO1(config.env, preset=config.preset, semantics=semantics, log_dir=log_dir,
-                           verbose=args.verbose, **kwargs)
+                           verbose=args.verbose, log_keys=args.log_keys, log_interval=args.log_interval, **kwargs)
     try:
         agent.learn(save_path=args.save_path, save_freq=args.save_freq, keep_checkpoints=args.keep_checkpoints,
                     eval_freq=args.eval_freq, eval_episodes=args.eval_episodes)

@@ -16,11 +16,13 @@ import keras
 import numpy as np
 
 from tfppo import checkpoint, mpi
+from tfppo import log_keys as log_keys_module
 from tfppo.acting import PerRowGenerators, act, make_actor
 from tfppo.envs import EpisodeTracker, VecNormalize, check_spaces, make_vec_env, resolve_env, seed_vec_env
 from tfppo.errors import ConfigError
 from tfppo.evaluation import PeriodicEvaluator
 from tfppo.learner import GradReducer, Learner, MinibatchPlan
+from tfppo.logger import Logger
 from tfppo.policy import build_policy, is_image_space
 from tfppo.rollout import Rollout, Runner
 from tfppo.running_stats import RunningMeanStd
@@ -73,7 +75,7 @@ class Algorithm:
     rng_per_rank: ClassVar[bool] = False
 
     def __init__(self, config, semantics: Semantics, *, log_dir: str | os.PathLike | None = None,
-                 verbose: int = 1, comm: Any = None):
+                 verbose: int = 1, comm: Any = None, log_keys: str | None = None, log_interval: int | None = None):
         """Under ``mpirun -n W`` (spec §7.1, §8; [B] ppo2 with MpiAdamOptimizer for PPO2): every rank checks it
         runs the same configuration, an exception on any rank aborts the job, each minibatch gradient is
         Allreduce-averaged inside the compiled update, rank 0's initial weights are broadcast, and only rank 0
@@ -88,6 +90,10 @@ class Algorithm:
         grad_reducer = mpi.GradientAverager(self.comm) if self.world_size > 1 else None
         self.config = config
         self.semantics = semantics
+        log_keys_module.check(log_keys, log_interval)
+        # spec §9: the preset's library decides the log names and [B] ppo2's stdout cadence (`tfppo.log_keys`)
+        self.log_keys = log_keys or log_keys_module.default_style(config.preset)
+        self.log_interval = log_interval or log_keys_module.default_log_interval(self.algo, config.preset)
         self.log_dir = Path(log_dir) if log_dir is not None and self.rank == 0 else None
         self.verbose = verbose if self.rank == 0 else 0
         rank = self.rank
@@ -205,6 +211,12 @@ class Algorithm:
             kl = result.final_kl if comm is None else mpi.mean_over_ranks({"kl": result.final_kl}, comm)["kl"]
             logger.record("kl_final", kl)
             self.learner.adapt_kl_beta(kl)
+
+    def make_logger(self, total_timesteps: int | None) -> Logger:
+        """This learn()'s logger: rank 0 writes, a resumed run continues its files, names per ``log_keys``."""
+        return Logger(self.log_dir, stdout=self.verbose > 0, enabled=self.rank == 0, total_timesteps=total_timesteps,
+                      resume=self.resume_point, key_map=log_keys_module.key_map(self.algo, self.log_keys),
+                      log_interval=self.log_interval)
 
     def start_evaluation(self, eval_freq: int, eval_episodes: int) -> None:
         """Deterministic evaluation every ``eval_freq`` env steps on a separate env (rank 0 only),

@@ -78,6 +78,10 @@ def add_common_flags(parser: argparse.ArgumentParser, presets: list[str]) -> Non
     parser.add_argument("--no_determinism", action="store_true", help="turn TF op determinism off")
     parser.add_argument("--no_zoo", action="store_true", help="ignore the env-tuned hyperparameters (tfppo/zoo.py; never used with --preset)")
     parser.add_argument("--verbose", type=int, default=1)
+    parser.add_argument("--log_keys", default=None, help="log names: baselines|sb|both (default: the preset's library)")
+    parser.add_argument("--log_interval", type=int, default=None,
+                        help="print the stdout table every N updates (default 10 for Baselines PPO2 presets, else 1); "
+                             "progress.csv and TensorBoard get every update")
     parser.add_argument("--eval_freq", type=int, default=0,
                         help="deterministic evaluation every N env steps on a separate env -> evaluations.csv (0: off)")
     parser.add_argument("--eval_episodes", type=int, default=10, help="episodes per evaluation")
@@ -117,6 +121,9 @@ def check_run_flags(args: argparse.Namespace) -> None:
         raise ConfigError(f"--eval_episodes must be a positive integer, got {args.eval_episodes}")
     if args.threads is not None and args.threads <= 0:
         raise ConfigError(f"--threads must be a positive integer, got {args.threads}")
+    from tfppo import log_keys
+
+    log_keys.check(args.log_keys, args.log_interval)
     if args.save_freq < 0:
         raise ConfigError(f"--save_freq must be an integer >= 0 (0: checkpoint only at the end), got {args.save_freq}")
     if args.keep_checkpoints < 1:

@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -257,8 +257,15 @@ class Logger:
         enabled: bool = True,
         total_timesteps: int | None = None,
         resume: tuple[int, int] | None = None,
+        key_map: Callable[[str], tuple[str, ...]] | None = None,
+        log_interval: int = 1,
     ) -> None:
         self.enabled = enabled
+        # names each recorded key is written under (`tfppo.log_keys`), and the stdout table's cadence:
+        # every ``log_interval``-th row and the first; progress.csv and TensorBoard get every row
+        self._key_map = key_map or (lambda key: (key,))
+        self._log_interval = max(int(log_interval), 1)
+        self._dumps = 0
         # (rows, step) of the checkpoint a resumed run continues from: progress.csv keeps its first
         # ``rows`` rows and TensorBoard its events up to ``step``; None starts the files afresh.
         self._resume = resume
@@ -287,17 +294,20 @@ class Logger:
         """Set ``key`` in the current row, replacing any earlier value or mean."""
         if not self.enabled:
             return
-        self._sums.pop(key, None)
-        self._values[key] = _to_number(key, value)
+        value = _to_number(key, value)
+        for name in self._key_map(key):
+            self._sums.pop(name, None)
+            self._values[name] = value
 
     def record_mean(self, key: str, value: float) -> None:
         """Add ``value`` to ``key``'s running mean for the current row."""
         if not self.enabled:
             return
         value = float(_to_number(key, value))
-        self._values.pop(key, None)
-        total, count = self._sums.get(key, (0.0, 0))
-        self._sums[key] = (total + value, count + 1)
+        for name in self._key_map(key):
+            self._values.pop(name, None)
+            total, count = self._sums.get(name, (0.0, 0))
+            self._sums[name] = (total + value, count + 1)
 
     # -- output --------------------------------------------------------------
 
@@ -319,7 +329,8 @@ class Logger:
         step = int(step)
         self.rows_written += 1
         self._last_row = row
-        if self._stdout:
+        self._dumps += 1
+        if self._stdout and (self._dumps == 1 or self._dumps % self._log_interval == 0):
             self._print_table(row)
         if self.log_dir is not None and (self._want_csv or self._want_tb):
             self.log_dir.mkdir(parents=True, exist_ok=True)

@@ -40,12 +40,14 @@ class PPO1(Algorithm):
 
     def __init__(self, env: str = "CartPole-v1", *, preset: str = "sb-ppo1", semantics: Semantics | dict | None = None,
                  adam_epsilon: float | None = None, log_dir: str | os.PathLike | None = None, verbose: int = 1,
-                 comm: Any = None, **hyperparameters: Any):
+                 comm: Any = None, log_keys: str | None = None, log_interval: int | None = None,
+                 **hyperparameters: Any):
         config = PPO1Config.create(env, preset, **hyperparameters)
         sem = resolve_semantics(preset, semantics)
         if adam_epsilon is not None:
             sem = sem.replace(adam_epsilon=float(adam_epsilon))
-        super().__init__(config, sem, log_dir=log_dir, verbose=verbose, comm=comm)
+        super().__init__(config, sem, log_dir=log_dir, verbose=verbose, comm=comm, log_keys=log_keys,
+                         log_interval=log_interval)
         self.timesteps_so_far = 0  # the lrmult counter (row 10): exact or completed-episode steps
         self.episodes_so_far = 0
         self.iters_so_far = 0
@@ -91,8 +93,7 @@ class PPO1(Algorithm):
         if self.runner is None:
             # The runner's tracker is this rank's; self.tracker holds the episodes of all ranks (spec §8).
             self.runner = self.make_runner(cfg.timesteps_per_actorbatch, EpisodeTracker(1))
-        logger = Logger(self.log_dir, stdout=self.verbose > 0, enabled=self.rank == 0,
-                        total_timesteps=cfg.max_timesteps or None, resume=self.resume_point)
+        logger = self.make_logger(cfg.max_timesteps or None)
         self.write_run_header()
         self.start_evaluation(eval_freq, eval_episodes)
         t_first = time.perf_counter()
@@ -147,6 +148,8 @@ class PPO1(Algorithm):
         logger.record("EpisodesSoFar", self.episodes_so_far)
         logger.record("TimestepsSoFar", self.timesteps_so_far)
         logger.record("TimeElapsed", elapsed)
+        logger.record("approxkl", losses["approxkl"])  # PPO2's diagnostics, for a like-for-like comparison
+        logger.record("clipfrac", losses["clipfrac"])
         logger.record("lrmult", lrmult)
         logger.record("StepsPerSecRank", rank_fps)
         logger.record("StepsPerSecTotal", rank_fps * self.world_size)

@@ -38,7 +38,7 @@ class PPO2(Algorithm):
     def __init__(self, env: str = "CartPole-v1", *, preset: str = "sb-ppo2", semantics: Semantics | dict | None = None,
                  vf_coef: float | None = None, max_grad_norm: float | str | None = "preset",
                  log_dir: str | os.PathLike | None = None, verbose: int = 1, comm: Any = None,
-                 **hyperparameters: Any):
+                 log_keys: str | None = None, log_interval: int | None = None, **hyperparameters: Any):
         config = PPO2Config.create(env, preset, **hyperparameters)
         sem = resolve_semantics(preset, semantics)
         if vf_coef is not None:
@@ -46,7 +46,8 @@ class PPO2(Algorithm):
         if max_grad_norm != "preset":
             sem = sem.replace(max_grad_norm=None if max_grad_norm is None else float(max_grad_norm))
         self.num_envs = config.num_envs
-        super().__init__(config, config.resolve_semantics(sem), log_dir=log_dir, verbose=verbose, comm=comm)
+        super().__init__(config, config.resolve_semantics(sem), log_dir=log_dir, verbose=verbose, comm=comm,
+                         log_keys=log_keys, log_interval=log_interval)
 
     def minibatch_plan(self) -> MinibatchPlan:
         return MinibatchPlan.from_count(self.config.batch_size, self.config.nminibatches, self.config.noptepochs)
@@ -80,8 +81,7 @@ class PPO2(Algorithm):
             # Under MPI the runner's tracker is this rank's; self.tracker holds the episodes of all ranks.
             local = self.tracker if self.world_size == 1 else EpisodeTracker(self.num_envs)
             self.runner = self.make_runner(cfg.n_steps, local, cfg.vectorization)
-        logger = Logger(self.log_dir, stdout=self.verbose > 0, enabled=self.rank == 0, resume=self.resume_point,
-                        total_timesteps=run["start_timesteps"] + n_updates * self.steps_per_update)
+        logger = self.make_logger(run["start_timesteps"] + n_updates * self.steps_per_update)
         self.write_run_header()
         self.start_evaluation(eval_freq, eval_episodes)
         t_first = time.perf_counter()
@@ -129,6 +129,9 @@ class PPO2(Algorithm):
         if self.tracker.returns:
             logger.record("ep_reward_mean", self.tracker.mean_return())
             logger.record("ep_len_mean", self.tracker.mean_length())
+        elif self.log_keys != "sb":  # [B] safemean of no episodes is NaN; [SB] leaves the keys out
+            logger.record("ep_reward_mean", float("nan"))
+            logger.record("ep_len_mean", float("nan"))
         logger.record("time_elapsed", elapsed)
         logger.record("policy_loss", stats["policy_loss"])
         logger.record("value_loss", stats["value_loss"])

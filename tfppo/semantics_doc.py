@@ -119,6 +119,12 @@ paper's other algorithm, PPO-Penalty (Schulman et al. 2017 §4): `policy_loss` =
 d > 1.5·d_targ → 2β) | `fixed_kl` (constant β) | `clip_and_kl` (both terms), with β₀ = `kl_beta` and
 d_targ = `kl_target`; β is logged (`kl_beta`, and d as `kl_final`) and saved in checkpoints.
 
+Log names and cadence (spec §9) are a trainer option, not a switch: `--log_keys baselines` writes [B]
+ppo2's `misc/`/`loss/` keys and `eprewmean`/`eplenmean` (NaN before the first episode ends) and prints every
+10th update (`--log_interval`), `sb` the [SB] names every update, `both` both names; the preset's library is
+the default. PPO1's keys are the same in both libraries; it also logs `approxkl` and `clipfrac`.
+progress.csv and TensorBoard get every update whatever the cadence.
+
 Image observations (uint8 H×W×C) take the Nature-CNN trunk. Under `init=normc` it is [B] PPO1's `CnnPolicy`
 ('large'): Glorot-uniform convolutions (±√(6/(fan_in+fan_out))), normc fc and heads, and no observation
 normalisation — `obs_norm=policy` on images means exactly that; the PPO2 presets use orthogonal √2."""
