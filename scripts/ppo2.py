@@ -82,14 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     env, preset = config.env, config.preset
 
     from tfppo.device import configure_tensorflow
-    configure_tensorflow(deterministic=not args.no_determinism, threads=args.threads)
+    configure_tensorflow(deterministic=not args.no_determinism, threads=args.threads, device=args.device)
     import tfppo
 
     log_dir = args.log_dir or f"runs/ppo2/{env.replace(':', '_')}-seed{config.seed}"
     if args.load_path:
-        agent = tfppo.load(args.load_path, log_dir=log_dir, verbose=args.verbose)
+        agent = tfppo.load(args.load_path, log_dir=log_dir, verbose=args.verbose, xla=args.xla == "on")
     else:
         agent = tfppo.PPO2(env, preset=preset, semantics=semantics, log_dir=log_dir, verbose=args.verbose,
+                           xla=args.xla == "on",
                            **{k: v for k, v in config.to_dict().items() if k not in ("env", "preset")})
     try:
         agent.learn(config.total_timesteps, eval_freq=args.eval_freq, eval_episodes=args.eval_episodes)

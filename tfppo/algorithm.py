@@ -67,7 +67,7 @@ class Algorithm:
     num_envs: int
 
     def __init__(self, config, semantics: Semantics, *, log_dir: str | os.PathLike | None = None,
-                 verbose: int = 1, rank: int = 0, grad_reducer: GradReducer | None = None):
+                 verbose: int = 1, rank: int = 0, grad_reducer: GradReducer | None = None, xla: bool = True):
         self.config = config
         self.semantics = semantics
         self.log_dir = Path(log_dir) if log_dir is not None else None
@@ -81,7 +81,7 @@ class Algorithm:
                                    seed=self.seeds.weights())
         self.actor = make_actor(self.policy)
         self.learner = Learner(self.policy, semantics, self.minibatch_plan(), ent_coef=config.ent_coef,
-                               grad_reducer=grad_reducer)
+                               grad_reducer=grad_reducer, xla=xla)
         self.normalizer = self._make_normalizer()
         self.obs_stats = RunningMeanStd(self.policy.obs_mean.shape, epsilon=POLICY_OBS_PRIOR_COUNT) \
             if self.policy.policy_obs_norm else None

@@ -31,7 +31,8 @@ class PPO1(Algorithm):
     ``clip_param``, ``entcoeff``, ``optim_epochs``, ``optim_stepsize``,
     ``optim_batchsize``, ``gamma``, ``lam``, ``schedule`` and one of
     ``max_timesteps/max_episodes/max_iters/max_seconds``); ``adam_epsilon``
-    overrides the Semantics. Run under ``mpirun -n W`` for W workers.
+    overrides the Semantics; ``xla=False`` runs the update as a plain TF graph. Run under
+    ``mpirun -n W`` for W workers.
     """
 
     algo = "ppo1"
@@ -40,7 +41,7 @@ class PPO1(Algorithm):
 
     def __init__(self, env: str = "CartPole-v1", *, preset: str = "sb-ppo1", semantics: Semantics | dict | None = None,
                  adam_epsilon: float | None = None, log_dir: str | os.PathLike | None = None, verbose: int = 1,
-                 comm: Any = None, **hyperparameters: Any):
+                 comm: Any = None, xla: bool = True, **hyperparameters: Any):
         config = PPO1Config.create(env, preset, **hyperparameters)
         sem = resolve_semantics(preset, semantics)
         if adam_epsilon is not None:
@@ -53,7 +54,7 @@ class PPO1(Algorithm):
         mpi.abort_on_exception(self.comm)  # an exception on one rank must end the job, never hang it
         reducer = mpi.GradientAverager(self.comm) if self.world_size > 1 else None
         super().__init__(config, sem, log_dir=log_dir if rank == 0 else None, verbose=verbose if rank == 0 else 0,
-                         rank=rank, grad_reducer=reducer)
+                         rank=rank, grad_reducer=reducer, xla=xla)
         mpi.broadcast_weights(self.policy, self.comm)  # [B] adam.sync(): rank 0's parameters everywhere
         self.actor.sync()
         self.timesteps_so_far = 0  # the lrmult counter (row 10): exact or completed-episode steps

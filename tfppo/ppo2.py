@@ -25,7 +25,7 @@ class PPO2(Algorithm):
     ``noptepochs``, ``learning_rate``, ``cliprange``, ``cliprange_vf``,
     ``ent_coef``, ``gamma``, ``lam``, ``num_envs``); ``vf_coef`` and
     ``max_grad_norm`` override the preset's Semantics; ``semantics`` may pass a
-    whole record or a dict of switches.
+    whole record or a dict of switches; ``xla=False`` runs the update as a plain TF graph.
     """
 
     algo = "ppo2"
@@ -33,7 +33,8 @@ class PPO2(Algorithm):
 
     def __init__(self, env: str = "CartPole-v1", *, preset: str = "sb-ppo2", semantics: Semantics | dict | None = None,
                  vf_coef: float | None = None, max_grad_norm: float | str | None = "preset",
-                 log_dir: str | os.PathLike | None = None, verbose: int = 1, **hyperparameters: Any):
+                 log_dir: str | os.PathLike | None = None, verbose: int = 1, xla: bool = True,
+                 **hyperparameters: Any):
         config = PPO2Config.create(env, preset, **hyperparameters)
         sem = resolve_semantics(preset, semantics)
         if vf_coef is not None:
@@ -41,7 +42,7 @@ class PPO2(Algorithm):
         if max_grad_norm != "preset":
             sem = sem.replace(max_grad_norm=None if max_grad_norm is None else float(max_grad_norm))
         self.num_envs = config.num_envs
-        super().__init__(config, config.resolve_semantics(sem), log_dir=log_dir, verbose=verbose)
+        super().__init__(config, config.resolve_semantics(sem), log_dir=log_dir, verbose=verbose, xla=xla)
 
     def minibatch_plan(self) -> MinibatchPlan:
         return MinibatchPlan.from_count(self.config.batch_size, self.config.nminibatches, self.config.noptepochs)
