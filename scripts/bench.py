@@ -41,12 +41,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).resolve().parent
 
-# name -> (env id, num_envs, n_steps, minibatch size, tfppo variants compared with SB3 num_envs)
+# name -> env, envs x steps per iteration, the tfppo variants compared with SB3 on the same envs, and the
+# default learn() length: CartPole 50 iterations = 102,400 steps (rl-zoo's CartPole budget is 1e5), the slower
+# envs fewer so one `make bench` stays near 20 minutes on 2 cores (--iterations sets all of them).
 CONFIGS: dict[str, dict[str, Any]] = {
-    "cartpole-8x256": dict(env="CartPole-v1", num_envs=8, n_steps=256, variants=("ppo2",)),
-    "cartpole-1x2048": dict(env="CartPole-v1", num_envs=1, n_steps=2048, variants=("ppo1", "ppo2")),
-    "pendulum-1x2048": dict(env="Pendulum-v1", num_envs=1, n_steps=2048, variants=("ppo2",)),
-    "hopper-1x2048": dict(env="Hopper-v5", num_envs=1, n_steps=2048, variants=("ppo2",)),
+    "cartpole-8x256": dict(env="CartPole-v1", num_envs=8, n_steps=256, variants=("ppo2",), iterations=50),
+    "cartpole-1x2048": dict(env="CartPole-v1", num_envs=1, n_steps=2048, variants=("ppo1", "ppo2"), iterations=50),
+    "pendulum-1x2048": dict(env="Pendulum-v1", num_envs=1, n_steps=2048, variants=("ppo2",), iterations=25),
+    "hopper-1x2048": dict(env="Hopper-v5", num_envs=1, n_steps=2048, variants=("ppo2",), iterations=15),
 }
 MINIBATCH, EPOCHS = 64, 10
 VARIANT_LABEL = {"ppo1": "tfppo PPO1 (1 worker)", "ppo2": "tfppo PPO2", "sb3": "SB3 PPO"}
@@ -273,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", default=",".join(CONFIGS),
                         help=f"comma-separated subset of {', '.join(CONFIGS)}")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats per configuration (>= 3)")
-    parser.add_argument("--iterations", type=int, default=20, help="iterations (batches) per learn()")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="iterations (batches) per learn() for every config (default: each config's own)")
     parser.add_argument("--threads", type=int, default=1, help="TF and torch threads of each run")
     parser.add_argument("--rss_steps", type=int, default=1_000_000,
                         help="length of the RSS-growth run (PPO2 CartPole 8x256); 0 skips it")
@@ -287,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         parser.exit(2, f"bench.py: error: --configs {unknown[0]!r} is unknown; allowed: {', '.join(CONFIGS)}\n")
-    if args.repeats < 1 or args.iterations < 2 or args.threads < 1 or args.rss_steps < 0:
+    if args.repeats < 1 or (args.iterations is not None and args.iterations < 2) or args.threads < 1 \
+            or args.rss_steps < 0:
         parser.exit(2, "bench.py: error: --repeats >= 1, --iterations >= 2, --threads >= 1, --rss_steps >= 0\n")
 
     have_sb3 = util.find_spec("stable_baselines3") is not None and util.find_spec("torch") is not None
@@ -307,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
                 impls.reverse()  # A B, B A, ...: a drift within a pair does not always favour one side
             for impl in impls:
                 spec = dict(lib="sb3" if impl == "sb3" else "tfppo", algo=impl, env=cfg["env"],
-                            num_envs=cfg["num_envs"], n_steps=cfg["n_steps"], iterations=args.iterations,
+                            num_envs=cfg["num_envs"], n_steps=cfg["n_steps"],
+                            iterations=args.iterations or cfg["iterations"],
                             threads=args.threads)
                 result = run_child(spec)
                 row = next((r for r in rows if r.config == name and r.impl == impl), None)
@@ -327,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         extra.append(measure_rss(args))
     print()
     print(f"Machine: {machine_line()}")
-    print(f"learn() of {args.iterations} iterations per run, {args.repeats} interleaved repeats, "
+    lengths = ", ".join(f"{name} {args.iterations or CONFIGS[name]['iterations']}" for name in configs)
+    print(f"learn() iterations per run: {lengths}; {args.repeats} interleaved repeats; "
           f"{args.threads} thread(s) per run\n")
     print(speed_table(rows, have_sb3))
     for block in extra:
@@ -338,8 +344,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure_mpi_scaling(args) -> str:
     """PPO1 total env-steps/s with 2 MPI workers against 1 (CartPole 2048 per worker), interleaved."""
-    spec = dict(lib="tfppo", algo="ppo1", env="CartPole-v1", num_envs=1, n_steps=2048, iterations=args.iterations,
-                threads=1)
+    spec = dict(lib="tfppo", algo="ppo1", env="CartPole-v1", num_envs=1, n_steps=2048,
+                iterations=args.iterations or CONFIGS["cartpole-1x2048"]["iterations"], threads=1)
     one, two = [], []
     for repeat in range(args.repeats):
         for world in ((1, 2) if repeat % 2 == 0 else (2, 1)):
