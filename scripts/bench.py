@@ -152,6 +152,7 @@ def run_rss(spec: dict[str, Any]) -> dict[str, Any]:
 
     agent.learner.update = recording
     agent.learn()
+    seen[agent.num_timesteps] = _current_rss_mb()  # and at the very end
     return {"rss_mb": {str(k): v for k, v in seen.items()}, "steps": agent.num_timesteps}
 
 
@@ -282,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="length of the RSS-growth run (PPO2 CartPole 8x256); 0 skips it")
     parser.add_argument("--no_startup", action="store_true", help="skip the start-up measurement")
     parser.add_argument("--no_mpi", action="store_true", help="skip the mpirun -n 2 scaling measurement")
+    parser.add_argument("--mpi_no_xla", action="store_true", help="PPO1 scaling with --xla off")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -345,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
 def measure_mpi_scaling(args) -> str:
     """PPO1 total env-steps/s with 2 MPI workers against 1 (CartPole 2048 per worker), interleaved."""
     spec = dict(lib="tfppo", algo="ppo1", env="CartPole-v1", num_envs=1, n_steps=2048,
-                iterations=args.iterations or CONFIGS["cartpole-1x2048"]["iterations"], threads=1)
+                iterations=args.iterations or CONFIGS["cartpole-1x2048"]["iterations"], threads=1,
+                xla=not args.mpi_no_xla)
     one, two = [], []
     for repeat in range(args.repeats):
         for world in ((1, 2) if repeat % 2 == 0 else (2, 1)):
@@ -384,7 +387,7 @@ def measure_rss(args) -> str:
     """RSS of one long PPO2 CartPole 8x256 run at 100k steps and at the end."""
     first = 100_000
     spec = dict(lib="rss", algo="ppo2", env="CartPole-v1", num_envs=8, n_steps=256,
-                iterations=max(args.rss_steps // 2048, 2), threads=args.threads, marks=[first, args.rss_steps])
+                iterations=max(-(-args.rss_steps // 2048), 2), threads=args.threads, marks=[first])
     result = run_child(spec)
     at = {int(k): v for k, v in result["rss_mb"].items()}
     last = max(at)

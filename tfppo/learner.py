@@ -116,9 +116,13 @@ class Learner:
                                                epsilon=semantics.adam_epsilon)
         self.optimizer.build(model.trainable_variables)
         self._n_passes = plan.n_epochs + (1 if semantics.eval_pass else 0)
+        # Autograph is needed for the epoch loop of `_update` only; letting it convert every function that
+        # loop calls (losses, distributions, the model, Adam) was most of the one-time trace (README, Performance).
+        plain = tf.autograph.experimental.do_not_convert
+        self._minibatch_stats, self._apply = plain(self._minibatch_stats), plain(self._apply)
         whole_in_xla = xla and grad_reducer is None
-        self._loss_and_grads = tf.function(self._loss_and_grads_fn, jit_compile=True) \
-            if xla and not whole_in_xla else self._loss_and_grads_fn
+        self._loss_and_grads = tf.function(plain(self._loss_and_grads_fn), jit_compile=True) \
+            if xla and not whole_in_xla else plain(self._loss_and_grads_fn)
         self.compiled_update = tf.function(self._update, jit_compile=whole_in_xla)
 
     # -- public ------------------------------------------------------------------
