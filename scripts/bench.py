@@ -337,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     lengths = ", ".join(f"{name} {args.iterations or CONFIGS[name]['iterations']}" for name in configs)
     print(f"learn() iterations per run: {lengths}; {args.repeats} interleaved repeats; "
           f"{args.threads} thread(s) per run\n")
-    print(speed_table(rows, have_sb3))
+    if rows:
+        print(speed_table(rows, have_sb3))
     for block in extra:
         print()
         print(block)
