@@ -32,8 +32,13 @@ test: $(VENV)/.installed-test
 test-fast: $(VENV)/.installed-test
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra -m "not slow"
 
-bench: $(VENV)/.installed-test
-	$(BIN)/python scripts/bench.py
+# tfppo vs Stable-Baselines3 side by side (the `bench` extra: SB3, CPU torch, mujoco, psutil, py-spy)
+$(VENV)/.installed-bench: $(VENV)/.installed-test
+	$(BIN)/pip install --quiet -e ".[bench]"
+	touch $@
+
+bench: $(VENV)/.installed-bench
+	PATH="$(CURDIR)/$(BIN):$$PATH" OMP_NUM_THREADS=1 $(BIN)/python scripts/bench.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,105 +1,401 @@
 #!/usr/bin/env python
-"""Speed of the parts that matter (never asserted in tests; run `make bench`).
+"""tfppo against Stable-Baselines3 PPO, side by side, in one command (`make bench`).
 
-1. acting: one policy evaluation for a batch of envs — eager Keras call, compiled
-   tf.function (`CompiledActor`) and NumPy (`NumpyActor`, what MLP policies use);
-2. update: the whole compiled epoch loop (one tf.function) for a given number of minibatches;
-3. end to end: env-steps/s of PPO2 (1 and 8 envs) and PPO1 (1 worker) on CartPole-v1,
-   and of Stable-Baselines3 PPO in the same run when it is installed.
+Every measurement runs in its own child process of this one (one process tree),
+and the two libraries alternate run by run (A B, then B A, ...): these 2-core
+machines drift by 2x from hour to hour, so only ratios of runs made next to
+each other mean anything. Each tfppo/SB3 pair gives one ratio; the table shows
+the median of those ratios beside the median env-steps/s of each side.
+
+Measured per run (learn() only, the agent built beforehand, as SB3 users time it):
+env-steps/s over the whole learn() (so including tfppo's one-time trace and XLA
+compile, shown apart as "first update"), the median rollout-only and update-only
+seconds of one iteration, and the process's peak RSS. Besides: start-up time of
+`scripts/ppo2.py` to its first env step against `python -c "import tensorflow"`,
+PPO1 total env-steps/s under `mpirun -n 2` against one worker, and RSS growth of a
+1M-step PPO2 run between 100k and 1M steps.
+
+Same settings on both sides: 2x64 tanh separate towers, orthogonal init, Adam
+lr 3e-4 (eps 1e-5), 10 epochs of 64-sample minibatches, gamma 0.99, GAE 0.95, clip 0.2,
+no value clipping, entropy 0, vf_coef 0.5, grad-norm clip 0.5, one thread each (torch
+with 2 threads on 2 busy cores runs several times slower, so SB3 gets its faster setting).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass, field
+from importlib import metadata, util
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = Path(__file__).resolve().parent
 
-import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from tfppo.acting import CompiledActor, NumpyActor  # noqa: E402
-from tfppo.learner import Batch, Learner, MinibatchPlan  # noqa: E402
-from tfppo.policy import ActorCritic  # noqa: E402
-from tfppo.semantics import get_preset  # noqa: E402
-
-
-def per_call(fn, repeats: int) -> float:
-    fn()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats
+# name -> env, envs x steps per iteration, the tfppo variants compared with SB3 on the same envs, and the
+# default learn() length: CartPole 50 iterations = 102,400 steps (rl-zoo's CartPole budget is 1e5), the slower
+# envs fewer so one `make bench` stays near 20 minutes on 2 cores (--iterations sets all of them).
+CONFIGS: dict[str, dict[str, Any]] = {
+    "cartpole-8x256": dict(env="CartPole-v1", num_envs=8, n_steps=256, variants=("ppo2",), iterations=50),
+    "cartpole-1x2048": dict(env="CartPole-v1", num_envs=1, n_steps=2048, variants=("ppo1", "ppo2"), iterations=50),
+    "pendulum-1x2048": dict(env="Pendulum-v1", num_envs=1, n_steps=2048, variants=("ppo2",), iterations=25),
+    "hopper-1x2048": dict(env="Hopper-v5", num_envs=1, n_steps=2048, variants=("ppo2",), iterations=15),
+}
+MINIBATCH, EPOCHS = 64, 10
+VARIANT_LABEL = {"ppo1": "tfppo PPO1 (1 worker)", "ppo2": "tfppo PPO2", "sb3": "SB3 PPO"}
 
 
-def bench_acting(num_envs: int) -> dict[str, float]:
-    model = ActorCritic(gym.spaces.Box(-np.inf, np.inf, (4,), np.float32), gym.spaces.Discrete(2), seed=0)
-    obs = np.random.default_rng(0).standard_normal((num_envs, 4)).astype(np.float32)
-    numpy_actor, compiled = NumpyActor(model), CompiledActor(model)
-    return {"eager_keras_ms": 1e3 * per_call(lambda: model(tf.constant(obs)), 200),
-            "tf_function_ms": 1e3 * per_call(lambda: compiled.forward(obs), 500),
-            "numpy_ms": 1e3 * per_call(lambda: numpy_actor.forward(obs), 5000)}
+# ----------------------------------------------------------------------------- children
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
-def bench_update(batch_size: int, nminibatches: int, epochs: int) -> float:
-    model = ActorCritic(gym.spaces.Box(-np.inf, np.inf, (4,), np.float32), gym.spaces.Discrete(2), seed=0)
-    learner = Learner(model, get_preset("sb-ppo2"), MinibatchPlan.from_count(batch_size, nminibatches, epochs),
-                      ent_coef=0.0)
-    rng = np.random.default_rng(0)
-    f = lambda *s: rng.standard_normal(s).astype(np.float32)
-    batch = Batch(obs=f(batch_size, 4), actions=rng.integers(0, 2, batch_size), advantages=f(batch_size),
-                  returns=f(batch_size), values=f(batch_size), neglogp=np.abs(f(batch_size)))
-    run = lambda: learner.update(batch, learning_rate=3e-4, clip=0.2, clip_vf=0.2, rng=rng)
-    return per_call(run, 5)
+def _current_rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def bench_training(steps: int) -> dict[str, float]:
+def _tfppo_agent(spec: dict[str, Any]):
+    """The agent of one tfppo run (imports TF: children only)."""
+    from tfppo.device import configure_tensorflow
+
+    configure_tensorflow(threads=spec["threads"])
     import tfppo
 
-    out = {}
-    for num_envs in (1, 8):
-        agent = tfppo.PPO2("CartPole-v1", num_envs=num_envs, n_steps=2048 // num_envs, nminibatches=32,
-                           noptepochs=10, total_timesteps=steps, verbose=0)
+    batch = spec["num_envs"] * spec["n_steps"]
+    common = dict(seed=0, verbose=0, xla=spec.get("xla", True))
+    if spec["algo"] == "ppo1":
+        return tfppo.PPO1(spec["env"], preset="sb-ppo1", timesteps_per_actorbatch=spec["n_steps"], clip_param=0.2,
+                          entcoeff=0.0, optim_epochs=EPOCHS, optim_stepsize=3e-4, optim_batchsize=MINIBATCH,
+                          gamma=0.99, lam=0.95, schedule="constant",
+                          max_timesteps=spec["iterations"] * batch * spec.get("world", 1), **common)
+    return tfppo.PPO2(spec["env"], preset="sb-ppo2", num_envs=spec["num_envs"], n_steps=spec["n_steps"],
+                      nminibatches=batch // MINIBATCH, noptepochs=EPOCHS, learning_rate="3e-4", cliprange="0.2",
+                      cliprange_vf="-1", ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5, gamma=0.99, lam=0.95,
+                      total_timesteps=spec["iterations"] * batch, **common)
+
+
+def _timed(times: list[float], fn):
+    def wrapper(*args, **kwargs):
         start = time.perf_counter()
-        agent.learn()
-        out[f"ppo2_{num_envs}env_steps_per_s"] = agent.num_timesteps / (time.perf_counter() - start)
-        agent.close()
-    agent = tfppo.PPO1("CartPole-v1", timesteps_per_actorbatch=2048, optim_batchsize=64, optim_epochs=10,
-                       schedule="constant", max_timesteps=steps, verbose=0)
+        out = fn(*args, **kwargs)
+        times.append(time.perf_counter() - start)
+        return out
+    return wrapper
+
+
+def run_tfppo(spec: dict[str, Any]) -> dict[str, Any] | None:
+    from tfppo import rollout
+
+    agent = _tfppo_agent(spec)
+    rollouts: list[float] = []
+    updates: list[float] = []
+    rollout.Runner.run = _timed(rollouts, rollout.Runner.run)
+    agent.learner.update = _timed(updates, agent.learner.update)
     start = time.perf_counter()
     agent.learn()
-    out["ppo1_1worker_steps_per_s"] = agent.num_timesteps / (time.perf_counter() - start)
-    try:
-        import stable_baselines3 as sb3
-        from stable_baselines3.common.env_util import make_vec_env
-    except ImportError:
+    seconds = time.perf_counter() - start
+    if getattr(agent, "rank", 0) != 0:
+        return None
+    return dict(steps_per_s=agent.num_timesteps / seconds, rollout_s=statistics.median(rollouts[1:] or rollouts),
+                update_s=statistics.median(updates[1:] or updates), first_update_s=updates[0],
+                peak_rss_mb=_peak_rss_mb(), steps=agent.num_timesteps)
+
+
+def run_sb3(spec: dict[str, Any]) -> dict[str, Any]:
+    import torch
+    import stable_baselines3 as sb3
+    from stable_baselines3.common.env_util import make_vec_env
+
+    torch.set_num_threads(spec["threads"])
+    venv = make_vec_env(spec["env"], n_envs=spec["num_envs"], seed=0)
+    model = sb3.PPO("MlpPolicy", venv, n_steps=spec["n_steps"], batch_size=MINIBATCH, n_epochs=EPOCHS,
+                    learning_rate=3e-4, gamma=0.99, gae_lambda=0.95, clip_range=0.2, ent_coef=0.0, vf_coef=0.5,
+                    max_grad_norm=0.5, policy_kwargs=dict(net_arch=dict(pi=[64, 64], vf=[64, 64])), device="cpu",
+                    seed=0, verbose=0)
+    rollouts: list[float] = []
+    updates: list[float] = []
+    model.collect_rollouts = _timed(rollouts, model.collect_rollouts)
+    model.train = _timed(updates, model.train)
+    steps = spec["iterations"] * spec["num_envs"] * spec["n_steps"]
+    start = time.perf_counter()
+    model.learn(steps)
+    seconds = time.perf_counter() - start
+    return dict(steps_per_s=model.num_timesteps / seconds, rollout_s=statistics.median(rollouts[1:] or rollouts),
+                update_s=statistics.median(updates[1:] or updates), first_update_s=updates[0],
+                peak_rss_mb=_peak_rss_mb(), steps=model.num_timesteps)
+
+
+def run_rss(spec: dict[str, Any]) -> dict[str, Any]:
+    """Resident memory of a long PPO2 run after the update that crosses each mark."""
+    agent = _tfppo_agent(spec)
+    marks = sorted(spec["marks"])
+    seen: dict[int, float] = {}
+    update = agent.learner.update
+
+    def recording(*args, **kwargs):
+        out = update(*args, **kwargs)
+        done = agent.num_timesteps + spec["num_envs"] * spec["n_steps"]  # counted after update returns
+        for mark in marks:
+            if mark not in seen and done >= mark:
+                seen[mark] = _current_rss_mb()
         return out
-    for num_envs in (1, 8):
-        venv = make_vec_env("CartPole-v1", n_envs=num_envs, seed=0)
-        model = sb3.PPO("MlpPolicy", venv, n_steps=2048 // num_envs, batch_size=64, n_epochs=10, device="cpu",
-                        seed=0)
-        start = time.perf_counter()
-        model.learn(steps)
-        out[f"sb3_{num_envs}env_steps_per_s"] = model.num_timesteps / (time.perf_counter() - start)
-    return out
+
+    agent.learner.update = recording
+    agent.learn()
+    seen[agent.num_timesteps] = _current_rss_mb()  # and at the very end
+    return {"rss_mb": {str(k): v for k, v in seen.items()}, "steps": agent.num_timesteps}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=40960, help="env steps per end-to-end run")
-    args = parser.parse_args()
-    for num_envs in (1, 8):
-        print(f"acting, batch of {num_envs}:", {k: round(v, 4) for k, v in bench_acting(num_envs).items()})
-    for batch, mbs, epochs in ((2048, 32, 10), (256, 1, 20)):
-        seconds = bench_update(batch, mbs, epochs)
-        print(f"update, {mbs * epochs} minibatch steps of {batch // mbs}: {1e3 * seconds:.1f} ms")
-    for key, value in bench_training(args.steps).items():
-        print(f"{key}: {value:.0f}")
+def __getattr__(name: str):
+    """``bench:FirstStepCartPole`` for the start-up measurement: CartPole that, on its first step, prints
+    the wall-clock time and ends the process (built lazily: the parent never imports gymnasium)."""
+    if name != "FirstStepCartPole":
+        raise AttributeError(name)
+    from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+    class FirstStepCartPole(CartPoleEnv):
+        def step(self, action):
+            sys.stdout.write(f"FIRST_STEP {time.time():.6f}\n")
+            sys.stdout.flush()
+            os._exit(0)
+
+    return FirstStepCartPole
+
+
+def child_main(spec: dict[str, Any]) -> int:
+    runner = {"tfppo": run_tfppo, "sb3": run_sb3, "rss": run_rss}[spec["lib"]]
+    result = runner(spec)
+    if result is not None:
+        print("RESULT " + json.dumps(result), flush=True)
     return 0
+
+
+# ----------------------------------------------------------------------------- parent
+def child_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(SCRIPTS), os.environ.get("PYTHONPATH", "")]))
+    return env
+
+
+def run_child(spec: dict[str, Any], world: int = 1) -> dict[str, Any]:
+    """One measurement in a fresh process (under `mpirun -n world` for PPO1 with several workers)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
+    if world > 1:
+        mpirun = shutil.which("mpirun", path=os.pathsep.join([str(Path(sys.executable).parent),
+                                                               os.environ.get("PATH", "")]))
+        cmd = [mpirun, "-n", str(world), *cmd]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(spec["threads"]), cwd=ROOT)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise RuntimeError(f"bench child {spec.get('lib')}/{spec.get('algo')} on {spec.get('env')} failed: "
+                           + " | ".join(tail))
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def time_to_marker(cmd: list[str], threads: int) -> float:
+    """Seconds from launching ``cmd`` to its FIRST_STEP line, or to its exit when it prints none."""
+    start = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(threads), cwd=ROOT)
+    for line in proc.stdout.splitlines():
+        if line.startswith("FIRST_STEP "):
+            return float(line.split()[1]) - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return time.time() - start
+
+
+@dataclass
+class Row:
+    """All repeats of one implementation on one configuration."""
+
+    config: str
+    impl: str
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    def median(self, key: str) -> float:
+        return statistics.median(run[key] for run in self.runs)
+
+
+def paired_ratio(numerators: list[float], denominators: list[float]) -> float:
+    """Median over interleaved pairs of numerator/denominator (drift cancels within a pair)."""
+    if len(numerators) != len(denominators) or not numerators:
+        raise ValueError("paired_ratio needs two equally long, non-empty lists")
+    return statistics.median(a / b for a, b in zip(numerators, denominators))
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def speed_table(rows: list[Row], have_sb3: bool) -> str:
+    header = ["config", "implementation", "env-steps/s (median)", "× SB3 (median of pairs)", "rollout s/iter",
+              "update s/iter", "first update s", "peak RSS MB", "runs"]
+    out = []
+    for row in rows:
+        ratio = "—"
+        sb3 = next((r for r in rows if r.config == row.config and r.impl == "sb3"), None)
+        if have_sb3 and row.impl != "sb3" and sb3 is not None:
+            ratio = f"**{paired_ratio([r['steps_per_s'] for r in row.runs], [r['steps_per_s'] for r in sb3.runs]):.1f}×**"
+        out.append([row.config, VARIANT_LABEL[row.impl], f"{row.median('steps_per_s'):,.0f}", ratio,
+                    f"{row.median('rollout_s'):.3f}", f"{row.median('update_s'):.3f}",
+                    f"{row.median('first_update_s'):.2f}", f"{row.median('peak_rss_mb'):,.0f}", str(len(row.runs))])
+    return markdown_table(header, out)
+
+
+def machine_line() -> str:
+    cpu = "unknown CPU"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = []
+    for pkg in ("tensorflow", "stable-baselines3", "torch", "gymnasium", "mujoco"):
+        try:
+            versions.append(f"{pkg} {metadata.version(pkg)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {', '.join(versions)}; "
+            f"load average {os.getloadavg()[0]:.2f} at start")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", default=",".join(CONFIGS),
+                        help=f"comma-separated subset of {', '.join(CONFIGS)}")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats per configuration (>= 3)")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="iterations (batches) per learn() for every config (default: each config's own)")
+    parser.add_argument("--threads", type=int, default=1, help="TF and torch threads of each run")
+    parser.add_argument("--rss_steps", type=int, default=1_000_000,
+                        help="length of the RSS-growth run (PPO2 CartPole 8x256); 0 skips it")
+    parser.add_argument("--no_startup", action="store_true", help="skip the start-up measurement")
+    parser.add_argument("--no_mpi", action="store_true", help="skip the mpirun -n 2 scaling measurement")
+    parser.add_argument("--mpi_no_xla", action="store_true", help="PPO1 scaling with --xla off")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child_main(json.loads(args.child))
+    configs = [c for c in args.configs.split(",") if c]
+    unknown = [c for c in configs if c not in CONFIGS]
+    if unknown:
+        parser.exit(2, f"bench.py: error: --configs {unknown[0]!r} is unknown; allowed: {', '.join(CONFIGS)}\n")
+    if args.repeats < 1 or (args.iterations is not None and args.iterations < 2) or args.threads < 1 \
+            or args.rss_steps < 0:
+        parser.exit(2, "bench.py: error: --repeats >= 1, --iterations >= 2, --threads >= 1, --rss_steps >= 0\n")
+
+    have_sb3 = util.find_spec("stable_baselines3") is not None and util.find_spec("torch") is not None
+    if not have_sb3:
+        print("Stable-Baselines3 is not installed (pip install -e '.[bench]'): measuring tfppo alone.")
+    if "hopper-1x2048" in configs and util.find_spec("mujoco") is None:
+        print("mujoco is not installed (pip install -e '.[bench]'): Hopper-v5 skipped.")
+        configs.remove("hopper-1x2048")
+    print(f"Machine: {machine_line()}", flush=True)
+
+    rows: list[Row] = []
+    for repeat in range(args.repeats):
+        for name in configs:
+            cfg = CONFIGS[name]
+            impls = [*cfg["variants"], *(["sb3"] if have_sb3 else [])]
+            if repeat % 2:
+                impls.reverse()  # A B, B A, ...: a drift within a pair does not always favour one side
+            for impl in impls:
+                spec = dict(lib="sb3" if impl == "sb3" else "tfppo", algo=impl, env=cfg["env"],
+                            num_envs=cfg["num_envs"], n_steps=cfg["n_steps"],
+                            iterations=args.iterations or cfg["iterations"],
+                            threads=args.threads)
+                result = run_child(spec)
+                row = next((r for r in rows if r.config == name and r.impl == impl), None)
+                if row is None:
+                    row = Row(name, impl)
+                    rows.append(row)
+                row.runs.append(result)
+                print(f"  [{repeat + 1}/{args.repeats}] {name:16s} {VARIANT_LABEL[impl]:22s} "
+                      f"{result['steps_per_s']:9,.0f} env-steps/s", flush=True)
+
+    extra = []
+    if not args.no_mpi:
+        extra.append(measure_mpi_scaling(args))
+    if not args.no_startup:
+        extra.append(measure_startup(args))
+    if args.rss_steps:
+        extra.append(measure_rss(args))
+    print()
+    print(f"Machine: {machine_line()}")
+    lengths = ", ".join(f"{name} {args.iterations or CONFIGS[name]['iterations']}" for name in configs)
+    print(f"learn() iterations per run: {lengths}; {args.repeats} interleaved repeats; "
+          f"{args.threads} thread(s) per run\n")
+    if rows:
+        print(speed_table(rows, have_sb3))
+    for block in extra:
+        print()
+        print(block)
+    return 0
+
+
+def measure_mpi_scaling(args) -> str:
+    """PPO1 total env-steps/s with 2 MPI workers against 1 (CartPole 2048 per worker), interleaved."""
+    spec = dict(lib="tfppo", algo="ppo1", env="CartPole-v1", num_envs=1, n_steps=2048,
+                iterations=args.iterations or CONFIGS["cartpole-1x2048"]["iterations"], threads=1,
+                xla=not args.mpi_no_xla)
+    one, two = [], []
+    for repeat in range(args.repeats):
+        for world in ((1, 2) if repeat % 2 == 0 else (2, 1)):
+            result = run_child(dict(spec, world=world), world=world)
+            (one if world == 1 else two).append(result["steps_per_s"])
+            print(f"  [{repeat + 1}/{args.repeats}] PPO1 mpirun -n {world}: {result['steps_per_s']:,.0f} "
+                  f"env-steps/s in total", flush=True)
+    rows = [["1 worker", f"{statistics.median(one):,.0f}", "1.00×"],
+            ["mpirun -n 2", f"{statistics.median(two):,.0f}", f"**{paired_ratio(two, one):.2f}×**"]]
+    return "PPO1 scaling, CartPole-v1, 2048 steps per worker per iteration\n\n" + \
+        markdown_table(["workers", "total env-steps/s (median)", "× 1 worker (median of pairs)"], rows)
+
+
+def measure_startup(args) -> str:
+    """Launch to first env step of `scripts/ppo2.py` against `python -c "import tensorflow"`, interleaved."""
+    with tempfile.TemporaryDirectory() as tmp:
+        train = [sys.executable, str(SCRIPTS / "ppo2.py"), "--env", "bench:FirstStepCartPole", "--num_envs", "8",
+                 "--n_steps", "256", "--nminibatches", "32", "--noptepochs", "10", "--total_timesteps", "2048",
+                 "--threads", str(args.threads), "--verbose", "0", "--log_dir", tmp]
+        bare = [sys.executable, "-c", "import tensorflow"]
+        tf_alone, first_step = [], []
+        for repeat in range(args.repeats):
+            for which in (("tf", "train") if repeat % 2 == 0 else ("train", "tf")):
+                if which == "tf":
+                    tf_alone.append(time_to_marker(bare, args.threads))
+                else:
+                    first_step.append(time_to_marker(train, args.threads))
+    rows = [['python -c "import tensorflow"', f"{statistics.median(tf_alone):.2f}", "1.00×"],
+            ["scripts/ppo2.py to its first env step", f"{statistics.median(first_step):.2f}",
+             f"**{paired_ratio(first_step, tf_alone):.2f}×**"]]
+    return "Start-up (process launch to first env step)\n\n" + \
+        markdown_table(["process", "seconds (median)", "× import tensorflow (median of pairs)"], rows)
+
+
+def measure_rss(args) -> str:
+    """RSS of one long PPO2 CartPole 8x256 run at 100k steps and at the end."""
+    first = 100_000
+    spec = dict(lib="rss", algo="ppo2", env="CartPole-v1", num_envs=8, n_steps=256,
+                iterations=max(-(-args.rss_steps // 2048), 2), threads=args.threads, marks=[first])
+    result = run_child(spec)
+    at = {int(k): v for k, v in result["rss_mb"].items()}
+    last = max(at)
+    growth = (at[last] / at[min(at)] - 1.0) * 100.0
+    rows = [[f"{mark:,}", f"{rss:,.1f}"] for mark, rss in sorted(at.items())]
+    return (f"Memory: PPO2 CartPole-v1 8x256 for {result['steps']:,} steps; RSS growth {min(at):,} → {last:,} "
+            f"steps: **{growth:+.1f}%**\n\n" + markdown_table(["env steps", "RSS MB"], rows))
 
 
 if __name__ == "__main__":

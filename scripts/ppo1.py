@@ -84,18 +84,19 @@ def main(argv: list[str] | None = None) -> int:
     start_tensorflow(args.tf_verbose)  # TF's native start-up lines are silenced unless --tf_verbose
     from tfppo.device import configure_tensorflow
     configure_tensorflow(rank=comm.Get_rank(), deterministic=not args.no_determinism,
-                         threads=args.threads or (1 if comm.Get_size() > 1 else None))
+                         threads=args.threads or (1 if comm.Get_size() > 1 else None), device=args.device)
     import tfppo
 
     log_dir = args.log_dir or f"runs/ppo1/{config.env.replace(':', '_')}-seed{config.seed}-w{comm.Get_size()}"
     kwargs = {k: v for k, v in config.to_dict().items() if k not in ("env", "preset")}
     if args.load_path:
         agent = tfppo.load(args.load_path, log_dir=log_dir, verbose=args.verbose, log_keys=args.log_keys,
-                           log_interval=args.log_interval)
+                           log_interval=args.log_interval, xla=args.xla == "on")
         agent.config = config  # the checkpoint's config with the new budget
     else:
         agent = tfppo.PPO1(config.env, preset=config.preset, semantics=semantics, log_dir=log_dir,
-                           verbose=args.verbose, log_keys=args.log_keys, log_interval=args.log_interval, **kwargs)
+                           verbose=args.verbose, log_keys=args.log_keys, log_interval=args.log_interval,
+                           xla=args.xla == "on", **kwargs)
     try:
         agent.learn(save_path=args.save_path, save_freq=args.save_freq, keep_checkpoints=args.keep_checkpoints,
                     eval_freq=args.eval_freq, eval_episodes=args.eval_episodes)

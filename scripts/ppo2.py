@@ -91,16 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     start_tensorflow(args.tf_verbose)  # TF's native start-up lines are silenced unless --tf_verbose
     from tfppo.device import configure_tensorflow
     configure_tensorflow(rank=comm.Get_rank(), deterministic=not args.no_determinism,
-                         threads=args.threads or (1 if comm.Get_size() > 1 else None))
+                         threads=args.threads or (1 if comm.Get_size() > 1 else None), device=args.device)
     import tfppo
 
     log_dir = args.log_dir or f"runs/ppo2/{env.replace(':', '_')}-seed{config.seed}"
     if args.load_path:
         agent = tfppo.load(args.load_path, log_dir=log_dir, verbose=args.verbose, log_keys=args.log_keys,
-                           log_interval=args.log_interval)
+                           log_interval=args.log_interval, xla=args.xla == "on")
     else:
         agent = tfppo.PPO2(env, preset=preset, semantics=semantics, log_dir=log_dir, verbose=args.verbose,
-                           log_keys=args.log_keys, log_interval=args.log_interval,
+                           log_keys=args.log_keys, log_interval=args.log_interval, xla=args.xla == "on",
                            **{k: v for k, v in config.to_dict().items() if k not in ("env", "preset")})
     try:
         agent.learn(config.total_timesteps, save_path=args.save_path, save_freq=args.save_freq,

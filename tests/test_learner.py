@@ -221,9 +221,12 @@ def test_old_logp_recomputed_vs_stored():
 
 
 # -------------------------------------------------------------------- (c) traces once
-def test_update_traces_once():
+@pytest.mark.parametrize("xla", [True, False])
+def test_update_traces_once(xla):
+    """New learning rates and clip ranges are tensors fed in: no retrace, XLA or not."""
     model = make_model()
-    learner = Learner(model, Semantics(), MinibatchPlan.from_count(16, 2, 2), ent_coef=ENT_COEF)
+    learner = Learner(model, Semantics(), MinibatchPlan.from_count(16, 2, 2), ent_coef=ENT_COEF, xla=xla)
+    assert learner.compiled_update._jit_compile is xla
     for i, (lr, clip, clip_vf) in enumerate([(1e-3, 0.2, 0.2), (5e-4, 0.1, 0.1), (2e-4, 0.3, 0.5)]):
         result = learner.update(make_batch(model, seed=10 + i), learning_rate=lr, clip=clip, clip_vf=clip_vf,
                                 rng=np.random.default_rng(i))
@@ -369,3 +372,28 @@ def test_grad_reducer_sits_between_gradient_and_clip_apply():
     assert np.linalg.norm(seen[2][0]) > 1e-2
     assert int(zero_learner.optimizer.iterations.numpy()) == 2  # the steps were applied, with zero gradients
     assert_params_close(params(fresh), before, atol=0)
+
+
+# ------------------------------------------------------- (h) XLA and the plain graph: the same update
+@pytest.mark.parametrize("preset, n, mb_size, epochs", [("sb-ppo2", 16, 4, 3), ("sb-ppo1", 14, 4, 2)])
+def test_xla_and_plain_graph_match_the_reference(preset, n, mb_size, epochs):
+    """The XLA-compiled update (default) and the plain tf.function graph take the hand-written
+    reference's steps (to 1e-6, float rounding of fused ops), and log the same statistics."""
+    sem = get_preset(preset)
+    batch = make_batch(make_model(), seed=21, n=n)
+    plan = MinibatchPlan.from_size(n, mb_size, n_epochs=epochs)
+    out = {}
+    for xla in (True, False):
+        model = make_model()
+        learner, result = run_learner(sem, plan, batch, model=model, xla=xla)
+        assert learner.compiled_update._jit_compile is xla
+        out[xla] = (params(model), result)
+    ref = clone(make_model())
+    clip_vf = None if sem.value_clip == "off" else CLIP
+    reference_update(ref, batch, plan_indices(plan, epochs + (1 if sem.eval_pass else 0)), n_epochs=epochs,
+                     adv_norm=sem.adv_norm, vf_kind=sem.value_loss, vf_coef=sem.vf_coef,
+                     max_grad_norm=sem.max_grad_norm, old_logp=sem.old_logp, clip_vf=clip_vf)
+    for xla in (True, False):
+        assert_params_close(out[xla][0], params(ref), atol=1e-6)
+    assert max_diff(out[True][0], params(make_model())) > 1e-3  # it moved
+    np.testing.assert_allclose(out[True][1].per_epoch, out[False][1].per_epoch, rtol=1e-5, atol=1e-6)

@@ -75,7 +75,8 @@ class Algorithm:
     rng_per_rank: ClassVar[bool] = False
 
     def __init__(self, config, semantics: Semantics, *, log_dir: str | os.PathLike | None = None,
-                 verbose: int = 1, comm: Any = None, log_keys: str | None = None, log_interval: int | None = None):
+                 verbose: int = 1, comm: Any = None, log_keys: str | None = None, log_interval: int | None = None,
+                 xla: bool = True):
         """Under ``mpirun -n W`` (spec §7.1, §8; [B] ppo2 with MpiAdamOptimizer for PPO2): every rank checks it
         runs the same configuration, an exception on any rank aborts the job, each minibatch gradient is
         Allreduce-averaged inside the compiled update, rank 0's initial weights are broadcast, and only rank 0
@@ -105,7 +106,7 @@ class Algorithm:
                                    seed=self.seeds.weights())
         self.actor = make_actor(self.policy)
         self.learner = Learner(self.policy, semantics, self.minibatch_plan(), ent_coef=config.ent_coef,
-                               grad_reducer=grad_reducer)
+                               grad_reducer=grad_reducer, xla=xla)
         self.normalizer = self._make_normalizer()
         self.obs_stats = RunningMeanStd(self.policy.obs_mean.shape, epsilon=POLICY_OBS_PRIOR_COUNT) \
             if self.policy.policy_obs_norm else None

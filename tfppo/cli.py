@@ -87,6 +87,10 @@ def add_common_flags(parser: argparse.ArgumentParser, presets: list[str]) -> Non
     parser.add_argument("--eval_episodes", type=int, default=10, help="episodes per evaluation")
     parser.add_argument("--threads", type=int, default=None,
                         help="TF intra- and inter-op threads (default: TF's choice; 1 per rank under mpirun)")
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                        help="where the update runs (acting of MLPs stays NumPy on the CPU); auto: a GPU if TF sees one")
+    parser.add_argument("--xla", choices=("on", "off"), default="on",
+                        help="compile the whole update with XLA (default; same update up to float rounding)")
 
 
 def network_overrides(args: argparse.Namespace) -> dict[str, Any] | None:

@@ -1,28 +1,49 @@
 """TensorFlow process set-up: device placement, threads, determinism.
 
-With GPUs, MPI rank r uses GPU (r mod count) with memory growth, so ranks
-neither share a device by accident nor grab all its memory (anchors §6 #7).
-With several ranks on few cores, one intra-op and one inter-op thread per
-rank stops them fighting over the cores. Op determinism is on by default so
-the same command and seed give the same numbers.
+``--device``: ``cpu`` hides every GPU from TensorFlow, ``gpu`` requires one
+(one-line error without), ``auto`` takes a GPU when TensorFlow sees one. With
+a GPU, the compiled update (and the variables it steps) live on it, while MLP
+acting stays a NumPy forward pass on the CPU (`tfppo.acting`): the weights
+cross once per iteration, never once per env step. MPI rank r uses GPU
+(r mod count) with memory growth, so ranks neither share a device by accident
+nor grab all its memory (anchors §6 #7). With several ranks on few cores, one
+intra-op and one inter-op thread per rank stops them fighting over the cores.
+Op determinism is on by default so the same command and seed give the same
+numbers.
 """
 from __future__ import annotations
 
 import os
 
-import tensorflow as tf
+from tfppo.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "gpu")
 
 
-def configure_tensorflow(*, rank: int = 0, deterministic: bool = True, threads: int | None = None) -> str:
-    """Call before the first TF op. Returns the device string used ("/GPU:0" or "/CPU:0")."""
-    device = "/CPU:0"
+def select_device(requested: str, n_gpus: int) -> str:
+    """"/GPU:0" or "/CPU:0" for ``--device requested`` when TensorFlow sees ``n_gpus`` GPUs."""
+    if requested not in DEVICES:
+        raise ConfigError(f"--device {requested!r} is invalid; allowed: {', '.join(DEVICES)}")
+    if requested == "gpu" and n_gpus == 0:
+        raise ConfigError("--device gpu: TensorFlow sees no GPU here (install tfppo[gpu] on a CUDA machine), "
+                          "use --device cpu or auto")
+    return "/GPU:0" if requested != "cpu" and n_gpus > 0 else "/CPU:0"
+
+
+def configure_tensorflow(*, rank: int = 0, deterministic: bool = True, threads: int | None = None,
+                         device: str = "auto") -> str:
+    """Call before the first TF op. Returns the device the update runs on ("/GPU:0" or "/CPU:0")."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    chosen = select_device(device, len(gpus))
     try:
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
+        if chosen == "/GPU:0":
             gpu = gpus[rank % len(gpus)]
             tf.config.set_visible_devices(gpu, "GPU")
             tf.config.experimental.set_memory_growth(gpu, True)
-            device = "/GPU:0"
+        elif gpus:
+            tf.config.set_visible_devices([], "GPU")  # --device cpu: nothing may land on a GPU
         if threads is not None:
             os.environ.setdefault("OMP_NUM_THREADS", str(threads))
             tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -31,4 +52,10 @@ def configure_tensorflow(*, rank: int = 0, deterministic: bool = True, threads: 
         pass  # TF already initialised in this process (e.g. a second agent); keep its settings
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    return device
+    return chosen
+
+
+def update_device(variable) -> str:
+    """"/GPU:0" or "/CPU:0": where a variable (and so the compiled update that steps it) lives."""
+    device = getattr(variable, "device", None) or variable.value.device  # Keras 3 wraps a tf.Variable
+    return "/GPU:0" if "GPU" in device.upper() else "/CPU:0"

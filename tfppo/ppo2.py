@@ -27,7 +27,8 @@ class PPO2(Algorithm):
     ``noptepochs``, ``learning_rate``, ``cliprange``, ``cliprange_vf``,
     ``ent_coef``, ``gamma``, ``lam``, ``num_envs``); ``vf_coef`` and
     ``max_grad_norm`` override the preset's Semantics; ``semantics`` may pass a
-    whole record or a dict of switches. Under ``mpirun -n W`` each rank runs
+    whole record or a dict of switches; ``xla=False`` runs the update as a plain TF graph.
+    Under ``mpirun -n W`` each rank runs
     ``num_envs`` envs and every minibatch gradient is averaged over the ranks
     ([B] ppo2 with ``MpiAdamOptimizer``); ``total_timesteps`` counts all ranks.
     """
@@ -38,7 +39,8 @@ class PPO2(Algorithm):
     def __init__(self, env: str = "CartPole-v1", *, preset: str = "sb-ppo2", semantics: Semantics | dict | None = None,
                  vf_coef: float | None = None, max_grad_norm: float | str | None = "preset",
                  log_dir: str | os.PathLike | None = None, verbose: int = 1, comm: Any = None,
-                 log_keys: str | None = None, log_interval: int | None = None, **hyperparameters: Any):
+                 log_keys: str | None = None, log_interval: int | None = None, xla: bool = True,
+                 **hyperparameters: Any):
         config = PPO2Config.create(env, preset, **hyperparameters)
         sem = resolve_semantics(preset, semantics)
         if vf_coef is not None:
@@ -47,7 +49,7 @@ class PPO2(Algorithm):
             sem = sem.replace(max_grad_norm=None if max_grad_norm is None else float(max_grad_norm))
         self.num_envs = config.num_envs
         super().__init__(config, config.resolve_semantics(sem), log_dir=log_dir, verbose=verbose, comm=comm,
-                         log_keys=log_keys, log_interval=log_interval)
+                         log_keys=log_keys, log_interval=log_interval, xla=xla)
 
     def minibatch_plan(self) -> MinibatchPlan:
         return MinibatchPlan.from_count(self.config.batch_size, self.config.nminibatches, self.config.noptepochs)
