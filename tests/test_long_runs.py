@@ -22,7 +22,7 @@ from tfppo import checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 MPIRUN = shutil.which("mpirun", path=os.path.dirname(sys.executable)) or shutil.which("mpirun")
-WALL_CLOCK = {"time_elapsed", "fps", "TimeElapsed", "StepsPerSecRank", "StepsPerSecTotal"}
+WALL_CLOCK = {"time_elapsed", "misc/time_elapsed", "fps", "TimeElapsed", "StepsPerSecRank", "StepsPerSecTotal"}
 TIMEOUT = 300
 
 

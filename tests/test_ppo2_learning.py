@@ -63,7 +63,7 @@ def test_ppo2_mujoco_preset_pendulum_smoke(tmp_path):
 
     log_dir = tmp_path / "pendulum"
     agent = tfppo.PPO2("Pendulum-v1", preset="baselines-ppo2-mujoco", num_envs=2, n_steps=64, total_timesteps=256,
-                       seed=0, log_dir=log_dir, verbose=0)
+                       seed=0, log_dir=log_dir, verbose=0, log_keys="both")  # [SB] and [B] names side by side
     # The preset's switches: separate towers, env-side obs + reward normalisation, Gaussian actions.
     assert not agent.semantics.shared_towers and agent.semantics.obs_norm == "env" and agent.semantics.reward_norm
     assert agent.config.nminibatches == 32 and agent.config.noptepochs == 10  # [B] defaults.mujoco()
@@ -78,6 +78,7 @@ def test_ppo2_mujoco_preset_pendulum_smoke(tmp_path):
     assert progress["total_timesteps"].tolist() == [128, 256]
     assert progress["serial_timesteps"].tolist() == [64, 128]
     assert progress["n_updates"].tolist() == [1, 2]
+    assert progress["misc/total_timesteps"].tolist() == [128, 256] and progress["misc/nupdates"].tolist() == [1, 2]
     for key in SB2_PPO2_KEYS:
         assert np.all(np.isfinite(progress[key])), key
     assert np.all(progress["fps"] > 0) and np.all(progress["value_loss"] > 0)

@@ -13,7 +13,7 @@ import pytest
 from tfppo.seeding import RunSeeds
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMING_COLUMNS = {"fps", "time_elapsed", "TimeElapsed", "StepsPerSecRank", "StepsPerSecTotal"}
+TIMING_COLUMNS = {"fps", "time_elapsed", "TimeElapsed", "StepsPerSecRank", "StepsPerSecTotal", "misc/time_elapsed"}
 
 
 def test_streams_are_reproducible_and_independent():
