@@ -124,20 +124,7 @@ class _CsvSink:
         with open(self.path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             fields, rows = list(reader.fieldnames or []), list(reader)[:keep_rows]
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, fields, restval="")
-                writer.writeheader()
-                writer.writerows(rows)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self.fields = fields
-        self._file = open(self.path, "a", newline="", encoding="utf-8")
+        self._replace(fields, rows)
 
     def write(self, row: dict[str, float | int]) -> None:
         cells = {k: _csv_cell(v) for k, v in row.items()}
@@ -160,12 +147,17 @@ class _CsvSink:
             self._file = None
         with open(self.path, newline="", encoding="utf-8") as f:
             old_rows = list(csv.DictReader(f))
+        self._replace(fields, old_rows)
+
+    def _replace(self, fields: list[str], rows: list[dict[str, str]]) -> None:
+        """Write ``rows`` under ``fields`` to a temp file and rename it over progress.csv: a crash leaves
+        the old file or the new one, never a truncated one; then append from there."""
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
                 writer = csv.DictWriter(f, fields, restval="")
                 writer.writeheader()
-                writer.writerows(old_rows)
+                writer.writerows(rows)
                 f.flush()
                 os.fsync(f.fileno())
             shutil.copymode(self.path, tmp)  # mkstemp makes 0600; keep the file's own mode
