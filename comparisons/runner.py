@@ -184,9 +184,13 @@ class SuiteRunner:
                 fut = executor.submit(self._execute_local, run, attempts[run.key], counts, progress)
             futures[fut] = run
 
-        previous = signal.getsignal(signal.SIGTERM)
+        # Ctrl-C and SIGTERM both stop the suite cleanly; SIGINT is installed explicitly because a process
+        # started in the background of a non-interactive shell inherits it ignored (then Python has no handler).
+        stop_signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.getsignal(sig) for sig in stop_signals}
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+            for sig in stop_signals:
+                signal.signal(sig, _raise_keyboard_interrupt)
         try:
             with progress:
                 for run in todo:
@@ -221,7 +225,8 @@ class SuiteRunner:
             self.log(f"{self.suite.name}: interrupted; finished runs are kept, rerun the same command to continue")
         finally:
             if threading.current_thread() is threading.main_thread():
-                signal.signal(signal.SIGTERM, previous)
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
             executor.shutdown(wait=True, cancel_futures=True)
             if outcome.interrupted:
                 for run in todo:
