@@ -90,7 +90,16 @@ class VariantEntry(_Strict):
 
 class AblationEntry(_Strict):
     base: str = Field(description="variant whose Semantics is the starting point")
-    towards: PresetName = Field(description="preset whose switches are applied one at a time")
+    towards: Optional[PresetName] = Field(default=None, description="preset whose switches are applied one at a time")
+    set: dict[str, Union[str, float, int, bool, None]] = Field(
+        default_factory=dict, description="one switch (with its grouped companions) set on base, for a switch on "
+                                          "which the presets agree, e.g. policy_loss: kl_penalty")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "AblationEntry":
+        if (self.towards is None) == (not self.set):
+            raise ValueError("give either towards (a preset) or set (switch: value), not both")
+        return self
 
 
 class SuiteFile(_Strict):
@@ -319,7 +328,10 @@ def _build(parsed: SuiteFile, path: Path) -> Suite:
     variants = {name: Variant(name, v.trainer, v.preset, v.workers, v.num_envs, dict(v.flags), dict(v.semantics))
                 for name, v in parsed.variants.items()}
     for ablation in parsed.ablations:
-        for variant in ablation_variants(variants[ablation.base], ablation.towards):
+        base = variants[ablation.base]
+        generated = ablation_variants(base, ablation.towards) if ablation.towards else \
+            [switch_variant(base, dict(ablation.set))]
+        for variant in generated:
             if variant.name in variants:
                 raise SuiteError(f"{path.name}: ablations: generated variant {variant.name!r} clashes with a "
                                  "variant of the same name")
@@ -339,17 +351,19 @@ def ablation_variants(base: Variant, towards: str) -> list[Variant]:
         group = next((g for g in SWITCH_GROUPS if name in g), (name,))
         if group not in grouped:
             grouped.append(group)
-    out = []
-    for group in grouped:
-        changes = {name: getattr(target, name) for name in group}
-        try:
-            start.replace(**changes)
-        except ConfigError as exc:
-            raise SuiteError(f"ablations: switch {group[0]} cannot be flipped alone on {base.name}: {exc}") from None
-        out.append(Variant(name=f"{base.name}+{group[0]}", trainer=base.trainer, preset=base.preset,
-                           workers=base.workers, num_envs=base.num_envs, flags=dict(base.flags),
-                           semantics={**base.semantics, **changes}, base=base.name, switch=group[0]))
-    return out
+    return [switch_variant(base, {name: getattr(target, name) for name in group}) for group in grouped]
+
+
+def switch_variant(base: Variant, changes: dict[str, Any]) -> Variant:
+    """``base`` with one switch group set to ``changes``, named ``<base>+<first switch>``."""
+    switch = next(iter(changes))
+    try:
+        base.resolved_semantics().replace(**changes)
+    except (ConfigError, TypeError) as exc:
+        raise SuiteError(f"ablations: switch {switch} cannot be set alone on {base.name}: {exc}") from None
+    return Variant(name=f"{base.name}+{switch}", trainer=base.trainer, preset=base.preset, workers=base.workers,
+                   num_envs=base.num_envs, flags=dict(base.flags), semantics={**base.semantics, **changes},
+                   base=base.name, switch=switch)
 
 
 def validate(suite: Suite, where: str) -> None:

@@ -130,9 +130,33 @@ def test_ablation_flips_each_differing_switch_alone():
     assert init.semantics == {"init": "normc"} and init.base == "ppo2" and init.preset == "baselines-ppo2"
     resolved = init.resolved_semantics()
     assert resolved.init == "normc" and resolved.shared_towers is True  # everything else stays PPO2's
-    reverse = [v for v in suite.variants.values() if v.base == "ppo1"]
+    reverse = [v for v in suite.variants.values() if v.base == "ppo1" and v.switch != "policy_loss"]
     assert len(reverse) == len(generated) and all(v.trainer == "ppo1" for v in reverse)
     assert ("ppo2+init", "ppo2") in suite.comparison_pairs() and ("ppo1", "ppo2") in suite.comparison_pairs()
+
+
+def test_set_ablations_flip_a_switch_the_presets_share():
+    suite = load_suite("ablation")
+    penalty = suite.variants["ppo2+policy_loss"]
+    assert penalty.base == "ppo2" and penalty.switch == "policy_loss"
+    assert penalty.resolved_semantics().policy_loss == "kl_penalty"
+    assert suite.variants["ppo1+policy_loss"].resolved_semantics().policy_loss == "kl_penalty"
+    reset = suite.variants["ppo2-vecnorm+vecnorm_reset"].resolved_semantics()
+    # the base turns VecNormalize on (else the reset switch has nothing to act on); the variant flips the reset only
+    assert (reset.obs_norm, reset.reward_norm, reset.vecnorm_reset) == ("env", True, "sb")
+    assert suite.variants["ppo2-vecnorm"].resolved_semantics().vecnorm_reset == "baselines"
+    assert ("ppo2-vecnorm+vecnorm_reset", "ppo2-vecnorm") in suite.comparison_pairs()
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("{base: ppo2, towards: sb-ppo2, set: {policy_loss: kl_penalty}}", "give either towards"),
+    ("{base: ppo2}", "give either towards"),
+    ("{base: ppo2, set: {policy_loss: bogus}}", "policy_loss"),
+])
+def test_bad_ablation_entries_are_refused(tmp_path, entry, message):
+    path = write_suite(tmp_path, TINY_SUITE + f"ablations:\n  - {entry}\n")
+    with pytest.raises(SuiteError, match=message):
+        load_suite(path)
 
 
 def test_env_subset_runs_fewer_without_changing_the_definition():
