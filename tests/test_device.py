@@ -68,3 +68,46 @@ def test_cli_device_choices(repo_root, subprocess_env, script):
                           env=subprocess_env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(f"{script}: error: argument --device")
+
+
+@pytest.mark.parametrize("setting, user_flags, expected", [
+    ("{tmp}", "", "{tmp}"), ("off", "", None), ("{tmp}", "--tf_xla_persistent_cache_directory=/elsewhere", None)])
+def test_xla_cache_flag(monkeypatch, tmp_path, setting, user_flags, expected):
+    from tfppo.device import enable_xla_cache
+
+    monkeypatch.setenv("TFPPO_XLA_CACHE", setting.format(tmp=tmp_path))
+    monkeypatch.setenv("TF_XLA_FLAGS", user_flags)
+    got = enable_xla_cache()
+    assert got == (expected.format(tmp=tmp_path) if expected else None)
+    import os
+    flags = os.environ["TF_XLA_FLAGS"]
+    if expected:
+        assert flags == f"--tf_xla_persistent_cache_directory={tmp_path}"
+    else:
+        assert flags == user_flags  # off, or the user's own directory wins
+
+
+def test_xla_cache_holds_the_compiled_update_and_a_second_process_reuses_it(tmp_path):
+    """A fresh process compiles a learner's update into the cache; a second one finds the same entry
+    (TF keys it by the full HLO) and writes nothing new."""
+    script = (
+        "import numpy as np, gymnasium as gym\n"
+        "from tfppo.learner import Batch, Learner, MinibatchPlan\n"
+        "from tfppo.policy import ActorCritic\n"
+        "from tfppo.semantics import get_preset\n"
+        "sem = get_preset('sb-ppo2')\n"
+        "model = ActorCritic(gym.spaces.Box(-1, 1, (3,), np.float32), gym.spaces.Discrete(2), seed=0)\n"
+        "learner = Learner(model, sem, MinibatchPlan(32, 8, 2), ent_coef=0.0)\n"
+        "rng = np.random.default_rng(0)\n"
+        "f = lambda *s: rng.standard_normal(s).astype(np.float32)\n"
+        "batch = Batch(f(32, 3), rng.integers(0, 2, 32), f(32), f(32), f(32), np.abs(f(32)))\n"
+        "learner.update(batch, learning_rate=1e-3, clip=0.2, clip_vf=0.2, rng=rng)\n")
+    env = {**__import__("os").environ, "TFPPO_XLA_CACHE": str(tmp_path / "xla"), "TF_XLA_FLAGS": "",
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    entries = []
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        entries.append(sorted(p.name for p in (tmp_path / "xla").iterdir()))
+    assert len(entries[0]) == 1 and entries[0][0].startswith("xla_compile_cache__")
+    assert entries[1] == entries[0]

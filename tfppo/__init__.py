@@ -8,8 +8,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from tfppo.device import enable_xla_cache
 from tfppo.errors import ConfigError
 from tfppo.semantics import PRESETS, Semantics
+
+enable_xla_cache()  # before TF's runtime starts: it reads the flag once (tfppo.device)
 
 __all__ = ["PPO1", "PPO2", "load", "Semantics", "PRESETS", "ConfigError"]
 __version__ = "0.1.0"

@@ -14,8 +14,9 @@ compiled; global-norm clipping happens after the averaging (row 12).
 With ``xla=True`` (the default) the whole update is one XLA computation
 (``jit_compile=True``): the per-minibatch cost falls from ≈0.35 ms of TF
 executor overhead to ≈0.1 ms on 2 cores (README, Performance). XLA cannot hold
-the host-side MPI reducer, so with one only the per-minibatch loss and gradient
-are XLA-compiled and the loop, the Allreduce and Adam stay in the TF graph.
+the host-side MPI reducer, so with one each minibatch step is two XLA
+computations (gather, loss, flat gradient | unflatten, clip, Adam) with the
+Allreduce between them, in a TF while loop.
 XLA fuses and reorders float operations, so its parameters differ from the
 plain graph's by float rounding only (tests hold both to the same reference).
 """
@@ -131,14 +132,16 @@ class Learner:
                                                epsilon=semantics.adam_epsilon)
         self.optimizer.build(model.trainable_variables)
         self._n_passes = plan.n_epochs + (1 if semantics.eval_pass else 0)
-        # Autograph is needed for the epoch loop of `_update` only; letting it convert every function that
-        # loop calls (losses, distributions, the model, Adam) was most of the one-time trace (README, Performance).
-        plain = tf.autograph.experimental.do_not_convert
-        self._minibatch_stats, self._apply = plain(self._minibatch_stats), plain(self._apply)
-        whole_in_xla = xla and grad_reducer is None
-        self._loss_and_grads = tf.function(plain(self._loss_and_grads_fn), jit_compile=True) \
-            if xla and not whole_in_xla else plain(self._loss_and_grads_fn)
-        self.compiled_update = tf.function(self._update, jit_compile=whole_in_xla)
+        # The epoch loop is an explicit tf.while_loop, so nothing is autograph-converted: converting the
+        # loop was most of the one-time trace (README, Performance).
+        jit = xla and grad_reducer is None
+        if xla and not jit:
+            # XLA cannot hold the host-side MPI reducer: the minibatch step is two XLA computations either
+            # side of it (gather, loss and flat gradient | unflatten, clip, Adam), so the loop around
+            # them runs a handful of TF ops per step instead of hundreds.
+            self._loss_and_grads = tf.function(self._loss_and_grads, jit_compile=True, autograph=False)
+            self._apply_flat = tf.function(self._apply_flat, jit_compile=True, autograph=False)
+        self.compiled_update = tf.function(self._update, jit_compile=jit, autograph=False)
 
     # -- public ------------------------------------------------------------------
     def update(self, batch: Batch, *, learning_rate: float, clip: float, clip_vf: float | None,
@@ -189,30 +192,38 @@ class Learner:
                          tf.sqrt(tf.reduce_mean(tf.square(adv - adv_mean)))])
         return total, stats, diag
 
-    def _loss_and_grads_fn(self, mb: dict, clip, clip_vf, beta):
-        """Loss, STAT_NAMES vector, diagnostics and the loss gradient of one minibatch (XLA-compiled alone
-        under MPI)."""
+    def _loss_and_grads(self, data: dict, idx, clip, clip_vf, beta):
+        """Loss, STAT_NAMES vector, diagnostics and the gradient of the minibatch ``data[idx]``; under MPI
+        the gradient comes flat, poisoned with NaN when the loss is non-finite (so every rank skips the step)."""
+        mb = {k: tf.gather(v, idx) for k, v in data.items()}
+        variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             loss, stats, diag = self._minibatch_stats(mb, clip, clip_vf, beta, with_diag=True)
-        return loss, stats, diag, tape.gradient(loss, self.model.trainable_variables)
+        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(loss, variables), variables)]
+        if self.grad_reducer is None:
+            return loss, stats, diag, grads
+        flat = tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
+        flat += tf.where(tf.math.is_finite(loss), 0.0, float("nan"))
+        return loss, stats, diag, flat
+
+    def _reduce(self, flat: tf.Tensor) -> tf.Tensor:
+        """The MPI average of a flat gradient, in the graph ([B] MpiAdamOptimizer's py_func); the parameters
+        go along so the reducer can check the ranks are in sync."""
+        flat_params = tf.concat([tf.reshape(v, [-1]) for v in self.model.trainable_variables], axis=0)
+        reduced = tf.numpy_function(self.grad_reducer, [flat, flat_params], tf.float32, stateful=True)
+        return tf.reshape(reduced, tf.shape(flat))
+
+    def _apply_flat(self, flat: tf.Tensor, loss: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        variables = self.model.trainable_variables
+        parts = tf.split(flat, [int(np.prod(v.shape)) for v in variables])
+        return self._apply([tf.reshape(part, v.shape) for part, v in zip(parts, variables)], loss)
 
     def _apply(self, grads: list[tf.Tensor], loss: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Average (MPI), check, clip and apply one gradient; returns (NONFINITE code, pre-clip global norm).
-
-        A non-finite loss or gradient is never applied; parameters are checked right after the step so
-        the trainer stops before the next one (and before any checkpoint could save them)."""
+        """Check, clip and apply one (already averaged) gradient; returns (NONFINITE code, pre-clip global
+        norm). A non-finite loss or gradient is never applied; parameters are checked right after the step
+        so the trainer stops before the next one (and before any checkpoint could save them)."""
         variables = self.model.trainable_variables
-        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
         loss_ok = tf.math.is_finite(loss)
-        if self.grad_reducer is not None:
-            flat = tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
-            # A rank whose loss is non-finite poisons the average, so every rank skips this step together.
-            flat = flat + tf.where(loss_ok, 0.0, float("nan"))
-            flat_params = tf.concat([tf.reshape(v, [-1]) for v in variables], axis=0)
-            reduced = tf.numpy_function(self.grad_reducer, [flat, flat_params], tf.float32, stateful=True)
-            reduced = tf.reshape(reduced, tf.shape(flat))
-            grads = [tf.reshape(part, tf.shape(v)) for part, v in
-                     zip(tf.split(reduced, [int(np.prod(v.shape)) for v in variables]), variables)]
         norm = tf.linalg.global_norm(grads)
 
         def apply() -> tf.Tensor:
@@ -226,6 +237,23 @@ class Learner:
         code = tf.cond(loss_ok & tf.math.is_finite(norm), apply, lambda: tf.where(loss_ok, 2, 1))
         return code, norm
 
+    def _step(self, data: dict, idx, clip, clip_vf, beta):
+        """One minibatch step: (code, STAT_NAMES, diagnostics, grad norm); code 0 applied, −1 stopped
+        early by target_kl before applying, else the NONFINITE code."""
+        loss, stats, diag, grads = self._loss_and_grads(data, idx, clip, clip_vf, beta)
+
+        def apply():
+            if self.grad_reducer is None:
+                return self._apply(grads, loss)
+            return self._apply_flat(self._reduce(grads), loss)
+
+        if self.semantics.target_kl is None:
+            code, grad_norm = apply()
+        else:  # SB3-style early stop, before this step is applied
+            code, grad_norm = tf.cond(stats[3] > 1.5 * self.semantics.target_kl,
+                                      lambda: (tf.constant(-1), tf.constant(0.0)), apply)
+        return code, stats, diag, grad_norm
+
     def _update(self, obs, actions, advantages, returns, values, neglogp_stored, indices, lr, clip, clip_vf, beta):
         sem, plan = self.semantics, self.plan
         self._lr.assign(lr)
@@ -237,49 +265,41 @@ class Learner:
             advantages = losses.normalize_advantages(advantages, sem.adv_norm_eps)  # PPO1: once, whole batch (§4)
         data = dict(obs=obs, actions=actions, advantages=advantages, returns=returns, values=values,
                     neglogp_old=neglogp_old, params_old=params_old)
-        take = lambda idx: {k: tf.gather(v, idx) for k, v in data.items()}
+        n_mb, n_stats = plan.n_minibatches, len(STAT_NAMES)
 
-        n_stats = len(STAT_NAMES)
-        per_epoch = tf.TensorArray(tf.float32, size=plan.n_epochs)
-        total_sum = tf.zeros([n_stats])
-        steps = tf.constant(0)
-        stop = tf.constant(False)
-        nonfinite = tf.constant(0)
-        diag_sum = tf.zeros([len(DIAG_NAMES) - 1])  # ratio_mean, adv mean/std, grad_norm
-        ratio_max = tf.constant(0.0)
-        for epoch in tf.range(plan.n_epochs):
-            epoch_sum = tf.zeros([n_stats])
-            epoch_steps = tf.constant(0)
-            for m in tf.range(plan.n_minibatches):
-                if not stop:
-                    loss, stats, diag, grads = self._loss_and_grads(take(indices[epoch, m]), clip, clip_vf, beta)
-                    if sem.target_kl is not None and stats[3] > 1.5 * sem.target_kl:
-                        stop = tf.constant(True)  # SB3-style early stop, before this step is applied
-                    else:
-                        code, grad_norm = self._apply(grads, loss)
-                        if code != 0:
-                            stop = tf.constant(True)  # NaN/Inf guard: nothing after this step runs
-                            nonfinite = code
-                        else:
-                            epoch_sum += stats
-                            epoch_steps += 1
-                            ratio_max = tf.maximum(ratio_max, diag[0])
-                            diag_sum += tf.concat([diag[1:], [grad_norm]], axis=0)
-            per_epoch = per_epoch.write(epoch, epoch_sum / tf.cast(tf.maximum(epoch_steps, 1), tf.float32))
-            total_sum += epoch_sum
-            steps += epoch_steps
-        train = total_sum / tf.cast(tf.maximum(steps, 1), tf.float32)
-        diagnostics = tf.concat([[ratio_max], diag_sum / tf.cast(tf.maximum(steps, 1), tf.float32)], axis=0)
+        def step(i, stop, nonfinite, epoch_sums, epoch_counts, ratio_max, diag_sum):
+            epoch = i // n_mb
+            code, stats, diag, grad_norm = self._step(data, indices[epoch, i % n_mb], clip, clip_vf, beta)
+            ok = tf.equal(code, 0)
+            at_epoch = [[epoch]]
+            epoch_sums = tf.tensor_scatter_nd_add(epoch_sums, at_epoch, [tf.where(ok, stats, 0.0)])
+            epoch_counts = tf.tensor_scatter_nd_add(epoch_counts, at_epoch, [tf.cast(ok, tf.int32)])
+            ratio_max = tf.where(ok, tf.maximum(ratio_max, diag[0]), ratio_max)
+            diag_sum += tf.where(ok, tf.concat([diag[1:], [grad_norm]], axis=0), 0.0)
+            # A stop (NaN/Inf guard, or target_kl) ends the loop: nothing after that step runs.
+            return i + 1, ~ok, tf.maximum(code, 0), epoch_sums, epoch_counts, ratio_max, diag_sum
+
+        _, _, nonfinite, epoch_sums, epoch_counts, ratio_max, diag_sum = tf.while_loop(
+            lambda i, stop, *_: (i < plan.n_epochs * n_mb) & ~stop, step,
+            (tf.constant(0), tf.constant(False), tf.constant(0), tf.zeros([plan.n_epochs, n_stats]),
+             tf.zeros([plan.n_epochs], tf.int32), tf.constant(0.0), tf.zeros([len(DIAG_NAMES) - 1])))
+        steps = tf.reduce_sum(epoch_counts)
+        per_epoch = epoch_sums / tf.cast(tf.maximum(epoch_counts, 1), tf.float32)[:, None]
+        n_taken = tf.cast(tf.maximum(steps, 1), tf.float32)
+        train = tf.reduce_sum(epoch_sums, axis=0) / n_taken
+        diagnostics = tf.concat([[ratio_max], diag_sum / n_taken], axis=0)
 
         evaluation = tf.zeros([n_stats])
         if sem.eval_pass:
             # PPO1 row 23: one more pass over fresh minibatches with no update; its means are logged.
-            for m in tf.range(plan.n_minibatches):
-                _, stats = self._minibatch_stats(take(indices[plan.n_epochs, m]), clip, clip_vf, beta)
-                evaluation += stats
-            evaluation /= float(plan.n_minibatches)
+            def eval_step(m, total):
+                mb = {k: tf.gather(v, indices[plan.n_epochs, m]) for k, v in data.items()}
+                return m + 1, total + self._minibatch_stats(mb, clip, clip_vf, beta)[1]
+
+            _, evaluation = tf.while_loop(lambda m, _: m < n_mb, eval_step, (tf.constant(0), evaluation))
+            evaluation /= float(n_mb)
         final_kl = tf.constant(float("nan"))
         if sem.policy_loss == "kl_penalty":  # d of the adaptive rule: the updated policy against the old one
             params_new, _ = self.model(obs)
             final_kl = tf.reduce_mean(self.dist.kl(params_old, params_new))
-        return train, per_epoch.stack(), evaluation, steps, diagnostics, nonfinite, final_kl
+        return train, per_epoch, evaluation, steps, diagnostics, nonfinite, final_kl
