@@ -91,12 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     kwargs = {k: v for k, v in config.to_dict().items() if k not in ("env", "preset")}
     if args.load_path:
         agent = tfppo.load(args.load_path, log_dir=log_dir, verbose=args.verbose, log_keys=args.log_keys,
-                           log_interval=args.log_interval, xla=args.xla == "on")
+                           log_interval=args.log_interval, xla=args.xla == "on",
+                           mpi_gradients=args.mpi_gradients)
         agent.config = config  # the checkpoint's config with the new budget
     else:
         agent = tfppo.PPO1(config.env, preset=config.preset, semantics=semantics, log_dir=log_dir,
                            verbose=args.verbose, log_keys=args.log_keys, log_interval=args.log_interval,
-                           xla=args.xla == "on", **kwargs)
+                           xla=args.xla == "on",
+                           mpi_gradients=args.mpi_gradients, **kwargs)
     try:
         agent.learn(save_path=args.save_path, save_freq=args.save_freq, keep_checkpoints=args.keep_checkpoints,
                     eval_freq=args.eval_freq, eval_episodes=args.eval_episodes)

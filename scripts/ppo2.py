@@ -97,10 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = args.log_dir or f"runs/ppo2/{env.replace(':', '_')}-seed{config.seed}"
     if args.load_path:
         agent = tfppo.load(args.load_path, log_dir=log_dir, verbose=args.verbose, log_keys=args.log_keys,
-                           log_interval=args.log_interval, xla=args.xla == "on")
+                           log_interval=args.log_interval, xla=args.xla == "on",
+                           mpi_gradients=args.mpi_gradients)
     else:
         agent = tfppo.PPO2(env, preset=preset, semantics=semantics, log_dir=log_dir, verbose=args.verbose,
                            log_keys=args.log_keys, log_interval=args.log_interval, xla=args.xla == "on",
+                           mpi_gradients=args.mpi_gradients,
                            **{k: v for k, v in config.to_dict().items() if k not in ("env", "preset")})
     try:
         agent.learn(config.total_timesteps, save_path=args.save_path, save_freq=args.save_freq,

@@ -54,6 +54,31 @@ def test_parameters_identical_across_ranks_after_training(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_replicated_batches_make_the_same_update_as_the_allreduce(tmp_path):
+    """`--mpi_gradients replicate` (every rank computes the mean of both ranks' minibatch gradients) and
+    `allreduce` (each rank's gradient, Allreduce-averaged per step) are one update up to float rounding."""
+    result = run_mpi(["tests/mpi_scripts/gradient_modes.py", str(tmp_path)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    load = lambda name: [a for _, a in sorted(np.load(tmp_path / name).items(), key=lambda kv: int(kv[0][4:]))]
+    for mode in ("replicate", "allreduce"):
+        for a, b in zip(load(f"{mode}-rank0.npz"), load(f"{mode}-rank1.npz")):
+            np.testing.assert_array_equal(a, b)  # ranks stay bit-identical either way
+    initial = tfppo_initial_weights()
+    moved = False
+    for a, b, w0 in zip(load("replicate-rank0.npz"), load("allreduce-rank0.npz"), initial):
+        np.testing.assert_allclose(a, b, atol=2e-6, rtol=1e-5)
+        moved |= not np.allclose(a, w0)
+    assert moved  # the runs trained
+
+
+def tfppo_initial_weights() -> list[np.ndarray]:
+    import tfppo
+
+    agent = tfppo.PPO1("CartPole-v1", preset="sb-ppo1", timesteps_per_actorbatch=128, optim_batchsize=32, seed=7,
+                       schedule="constant", max_iters=3, verbose=0)
+    return agent.model.get_weights()
+
+
 def test_policy_obs_statistics_are_those_of_all_ranks_data(tmp_path):
     result = run_mpi(["tests/mpi_scripts/train_ppo1.py", str(tmp_path), "baselines-ppo1", "2"])
     assert result.returncode == 0, result.stderr[-2000:]
@@ -108,9 +133,11 @@ def test_sync_check_fails_loudly_on_every_rank_when_parameters_diverge():
     result = run_mpi(["tests/mpi_scripts/diverge.py"], timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     # the two ranks' lines may interleave on the shared pipe: count, don't split
-    assert result.stdout.count("rank 0: MPI ranks diverged") == 1
-    assert result.stdout.count("rank 1: MPI ranks diverged") == 1
-    assert result.stdout.count("max |Δθ| = 0.001") == 2
+    for name, where in (("averager", "gradient step 0"), ("replicator", "update 0")):
+        for rank in (0, 1):
+            assert result.stdout.count(f"{name} rank {rank}: MPI ranks diverged: parameters differ from rank 0 at "
+                                       f"{where}") == 1, result.stdout
+    assert result.stdout.count("max |Δθ| = 0.001") == 4
 
 
 # ------------------------------------------------------------------- PPO2 over MPI ([B] ppo2 + MpiAdamOptimizer)

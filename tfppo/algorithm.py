@@ -21,7 +21,7 @@ from tfppo.acting import PerRowGenerators, act, make_actor
 from tfppo.envs import EpisodeTracker, VecNormalize, check_spaces, make_vec_env, resolve_env, seed_vec_env
 from tfppo.errors import ConfigError
 from tfppo.evaluation import PeriodicEvaluator
-from tfppo.learner import GradReducer, Learner, MinibatchPlan
+from tfppo.learner import Learner, MinibatchPlan
 from tfppo.logger import Logger
 from tfppo.policy import build_policy, is_image_space
 from tfppo.rollout import Rollout, Runner
@@ -64,6 +64,9 @@ def check_semantics_fit(semantics: Semantics, observation_space: gym.Space, conf
         raise ConfigError("semantics value_clip=separate needs a positive --cliprange_vf (PPO2)")
 
 
+MPI_GRADIENTS = ("auto", "replicate", "allreduce")
+
+
 class Algorithm:
     """Base of `tfppo.PPO1` and `tfppo.PPO2`: everything but the training loop."""
 
@@ -76,10 +79,10 @@ class Algorithm:
 
     def __init__(self, config, semantics: Semantics, *, log_dir: str | os.PathLike | None = None,
                  verbose: int = 1, comm: Any = None, log_keys: str | None = None, log_interval: int | None = None,
-                 xla: bool = True):
+                 xla: bool = True, mpi_gradients: str = "auto"):
         """Under ``mpirun -n W`` (spec §7.1, §8; [B] ppo2 with MpiAdamOptimizer for PPO2): every rank checks it
         runs the same configuration, an exception on any rank aborts the job, each minibatch gradient is
-        Allreduce-averaged inside the compiled update, rank 0's initial weights are broadcast, and only rank 0
+        averaged (``mpi_gradients``: `tfppo.learner`), rank 0's initial weights are broadcast, and only rank 0
         logs and writes."""
         self.comm = comm if comm is not None else mpi.world()
         self.rank, self.world_size = self.comm.Get_rank(), self.comm.Get_size()
@@ -88,7 +91,6 @@ class Algorithm:
                               "process")
         mpi.check_same_config({"config": config.to_dict(), "semantics": semantics.to_dict()}, self.comm)
         mpi.abort_on_exception(self.comm)  # an exception on one rank must end the job, never hang it
-        grad_reducer = mpi.GradientAverager(self.comm) if self.world_size > 1 else None
         self.config = config
         self.semantics = semantics
         log_keys_module.check(log_keys, log_interval)
@@ -106,7 +108,7 @@ class Algorithm:
                                    seed=self.seeds.weights())
         self.actor = make_actor(self.policy)
         self.learner = Learner(self.policy, semantics, self.minibatch_plan(), ent_coef=config.ent_coef,
-                               grad_reducer=grad_reducer, xla=xla)
+                               xla=xla, **self._gradient_averaging(mpi_gradients))
         self.normalizer = self._make_normalizer()
         self.obs_stats = RunningMeanStd(self.policy.obs_mean.shape, epsilon=POLICY_OBS_PRIOR_COUNT) \
             if self.policy.policy_obs_norm else None
@@ -139,6 +141,20 @@ class Algorithm:
     def model(self) -> keras.Model:
         """The Keras actor-critic: ``model(obs) -> (pd_params, value)``."""
         return self.policy
+
+    def _gradient_averaging(self, mpi_gradients: str) -> dict[str, Any]:
+        """The Learner's MPI averaging: ``auto`` replicates batches of vector observations (one exchange per
+        update, the update stays in XLA) and Allreduces the gradients of image policies (their batches
+        are too large to exchange); one process needs neither."""
+        if mpi_gradients not in MPI_GRADIENTS:
+            raise ConfigError(f"--mpi_gradients {mpi_gradients!r} is invalid; allowed: {', '.join(MPI_GRADIENTS)}")
+        if self.world_size == 1:
+            return {}
+        if mpi_gradients == "auto":
+            mpi_gradients = "allreduce" if self.policy.is_image else "replicate"
+        if mpi_gradients == "replicate":
+            return {"replicas": mpi.BatchReplicator(self.comm)}
+        return {"grad_reducer": mpi.GradientAverager(self.comm)}
 
     # -- pieces of one iteration, shared by both loops -------------------------------------
     def _make_normalizer(self) -> VecNormalize | None:

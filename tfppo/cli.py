@@ -91,6 +91,10 @@ def add_common_flags(parser: argparse.ArgumentParser, presets: list[str]) -> Non
                         help="where the update runs (acting of MLPs stays NumPy on the CPU); auto: a GPU if TF sees one")
     parser.add_argument("--xla", choices=("on", "off"), default="on",
                         help="compile the whole update with XLA (default; same update up to float rounding)")
+    parser.add_argument("--mpi_gradients", choices=("auto", "replicate", "allreduce"), default="auto",
+                        help="under mpirun, how minibatch gradients are averaged: replicate (exchange batches once "
+                             "per update, the update stays compiled) or allreduce (per step); auto: replicate, "
+                             "allreduce for image policies")
 
 
 def network_overrides(args: argparse.Namespace) -> dict[str, Any] | None:

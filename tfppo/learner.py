@@ -6,24 +6,31 @@ single compiled ``tf.function`` traced once per run: a Python loop of compiled
 steps costs ≈6× more for a 320-minibatch update on this class of machine.
 
 Spec references: §4 (advantage normalisation), §6 (losses), §7 (optimiser and
-minibatching). Under MPI the per-minibatch gradient is Allreduce-averaged
-through ``grad_reducer`` *inside* the graph (a ``tf.numpy_function`` between
-gradient and clip/apply, as [B] MpiAdamOptimizer's py_func), so the loop stays
-compiled; global-norm clipping happens after the averaging (row 12).
+minibatching).
+
+Under MPI every Adam step uses the mean of the ranks' minibatch gradients
+(spec §7.1; clipping after the averaging, row 12), computed one of two ways:
+
+* ``replicas`` (the default for vector observations): the ranks exchange their
+  batches and shuffles once per update, and every rank computes the mean over
+  all ranks' minibatches itself — the whole update stays one XLA computation
+  with no communication inside. Costs W× the minibatch arithmetic, which for
+  PPO's small MLPs is far below one host round trip of TF (README, Performance).
+* ``grad_reducer``: the flat gradient is Allreduce-averaged inside the graph (a
+  ``tf.numpy_function`` between gradient and clip/apply, as [B]
+  MpiAdamOptimizer's py_func); a plain graph, since XLA cannot hold the host
+  call. For image policies, whose batches are too large to exchange.
 
 With ``xla=True`` (the default) the whole update is one XLA computation
 (``jit_compile=True``): the per-minibatch cost falls from ≈0.35 ms of TF
-executor overhead to ≈0.1 ms on 2 cores (README, Performance). XLA cannot hold
-the host-side MPI reducer, so with one each minibatch step is two XLA
-computations (gather, loss, flat gradient | unflatten, clip, Adam) with the
-Allreduce between them, in a TF while loop.
-XLA fuses and reorders float operations, so its parameters differ from the
-plain graph's by float rounding only (tests hold both to the same reference).
+executor overhead to ≈0.1 ms on 2 cores (README, Performance). XLA fuses and
+reorders float operations, so its parameters differ from the plain graph's by
+float rounding only (tests hold both to the same reference).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Protocol
 
 import keras
 import numpy as np
@@ -114,17 +121,32 @@ class UpdateResult:
 GradReducer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
+class BatchReplicas(Protocol):
+    """Every replica's update inputs on every replica (MPI: `tfppo.mpi.BatchReplicator`)."""
+
+    count: int  # replicas (MPI ranks)
+    index: int  # this process's replica
+
+    def gather(self, arrays: dict[str, np.ndarray], flat_params: np.ndarray) -> dict[str, np.ndarray]:
+        """Each array of every replica, stacked on a new leading axis in replica order."""
+
+
 class Learner:
     """Owns the optimiser and the compiled update of an `ActorCritic`."""
 
     def __init__(self, model: ActorCritic, semantics: Semantics, plan: MinibatchPlan, *, ent_coef: float,
-                 grad_reducer: GradReducer | None = None, xla: bool = True):
+                 grad_reducer: GradReducer | None = None, replicas: BatchReplicas | None = None, xla: bool = True):
         self.model = model
         self.dist = model.dist
         self.semantics = semantics
         self.plan = plan
         self.ent_coef = float(ent_coef)
+        if grad_reducer is not None and replicas is not None:
+            raise ValueError("average gradients either by grad_reducer or by replicas, not both")
         self.grad_reducer = grad_reducer
+        self.replicas = replicas
+        self._n_replicas = replicas.count if replicas is not None else 1
+        self._replica = replicas.index if replicas is not None else 0
         self._lr = tf.Variable(0.0, trainable=False, dtype=tf.float32, name="learning_rate")
         self.kl_beta = float(semantics.kl_beta)  # PPO-Penalty's β: a graph input, so moving it never retraces
         # Row 11: Adam ε-hat form, β = (0.9, 0.999); Keras computes α = lr·√(1−β2ᵗ)/(1−β1ᵗ) as TF1 did.
@@ -133,15 +155,10 @@ class Learner:
         self.optimizer.build(model.trainable_variables)
         self._n_passes = plan.n_epochs + (1 if semantics.eval_pass else 0)
         # The epoch loop is an explicit tf.while_loop, so nothing is autograph-converted: converting the
-        # loop was most of the one-time trace (README, Performance).
-        jit = xla and grad_reducer is None
-        if xla and not jit:
-            # XLA cannot hold the host-side MPI reducer: the minibatch step is two XLA computations either
-            # side of it (gather, loss and flat gradient | unflatten, clip, Adam), so the loop around
-            # them runs a handful of TF ops per step instead of hundreds.
-            self._loss_and_grads = tf.function(self._loss_and_grads, jit_compile=True, autograph=False)
-            self._apply_flat = tf.function(self._apply_flat, jit_compile=True, autograph=False)
-        self.compiled_update = tf.function(self._update, jit_compile=jit, autograph=False)
+        # loop was most of the one-time trace (README, Performance). XLA cannot hold the host-side MPI
+        # reducer, so with one the update is a plain graph (XLA pieces inside a graph loop measured slower:
+        # each launch costs more than the arithmetic of a minibatch).
+        self.compiled_update = tf.function(self._update, jit_compile=xla and grad_reducer is None, autograph=False)
 
     # -- public ------------------------------------------------------------------
     def update(self, batch: Batch, *, learning_rate: float, clip: float, clip_vf: float | None,
@@ -149,12 +166,18 @@ class Learner:
         """Run all epochs on ``batch``; minibatch shuffles are drawn from ``rng``."""
         if (clip_vf is None) != (self.semantics.value_clip == "off"):
             raise ValueError(f"clip_vf={clip_vf} does not fit value_clip={self.semantics.value_clip}")
-        indices = self.plan.shuffles(rng, self._n_passes)
+        arrays = dict(obs=batch.obs, actions=batch.actions, advantages=batch.advantages, returns=batch.returns,
+                      values=batch.values, neglogp=batch.neglogp, indices=self.plan.shuffles(rng, self._n_passes))
+        if self.replicas is not None:
+            flat_params = np.concatenate([v.numpy().ravel() for v in self.model.trainable_variables])
+            arrays = self.replicas.gather(arrays, flat_params)
+        else:
+            arrays = {k: v[None] for k, v in arrays.items()}
         f32 = lambda x: tf.constant(x, tf.float32)
         train, per_epoch, evaluation, steps, diag, nonfinite, final_kl = self.compiled_update(
-            tf.constant(batch.obs), tf.constant(batch.actions), f32(batch.advantages), f32(batch.returns),
-            f32(batch.values), f32(batch.neglogp), tf.constant(indices), f32(learning_rate), f32(clip),
-            f32(clip_vf if clip_vf is not None else 0.0), f32(self.kl_beta))
+            tf.constant(arrays["obs"]), tf.constant(arrays["actions"]), f32(arrays["advantages"]),
+            f32(arrays["returns"]), f32(arrays["values"]), f32(arrays["neglogp"]), tf.constant(arrays["indices"]),
+            f32(learning_rate), f32(clip), f32(clip_vf if clip_vf is not None else 0.0), f32(self.kl_beta))
         named = lambda row: {k: float(v) for k, v in zip(STAT_NAMES, row.numpy())}
         return UpdateResult(named(train), per_epoch.numpy(), named(evaluation) if self.semantics.eval_pass else None,
                             int(steps), diagnostics=dict(zip(DIAG_NAMES, (float(v) for v in diag.numpy()))),
@@ -193,12 +216,21 @@ class Learner:
         return total, stats, diag
 
     def _loss_and_grads(self, data: dict, idx, clip, clip_vf, beta):
-        """Loss, STAT_NAMES vector, diagnostics and the gradient of the minibatch ``data[idx]``; under MPI
-        the gradient comes flat, poisoned with NaN when the loss is non-finite (so every rank skips the step)."""
-        mb = {k: tf.gather(v, idx) for k, v in data.items()}
+        """Loss, STAT_NAMES vector, diagnostics (this replica's) and the gradient of one minibatch step.
+
+        ``data`` holds every replica's batch [R, N, ...] and ``idx`` each replica's minibatch [R, mb]: the
+        loss is the mean of the replicas' minibatch losses, so its gradient is exactly the mean of their
+        gradients — the MPI average of spec §7.1, computed on every rank with no communication. Under a
+        grad_reducer (R = 1) the gradient comes flat, poisoned with NaN when the loss is non-finite (so
+        every rank skips the step)."""
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            loss, stats, diag = self._minibatch_stats(mb, clip, clip_vf, beta, with_diag=True)
+            per_replica = [self._minibatch_stats({k: tf.gather(v[r], idx[r]) for k, v in data.items()},
+                                                 clip, clip_vf, beta, with_diag=True)
+                           for r in range(self._n_replicas)]
+            loss = per_replica[0][0] if self._n_replicas == 1 else \
+                tf.add_n([out[0] for out in per_replica]) / float(self._n_replicas)
+        _, stats, diag = per_replica[self._replica]
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(loss, variables), variables)]
         if self.grad_reducer is None:
             return loss, stats, diag, grads
@@ -255,21 +287,29 @@ class Learner:
         return code, stats, diag, grad_norm
 
     def _update(self, obs, actions, advantages, returns, values, neglogp_stored, indices, lr, clip, clip_vf, beta):
-        sem, plan = self.semantics, self.plan
+        """Every input has a leading replica axis R (1 without MPI replication)."""
+        sem, plan, me = self.semantics, self.plan, self._replica
         self._lr.assign(lr)
         # The frozen old policy (PPO1's oldpi, row 5) is never stepped during the epochs, so its
         # outputs over the batch, computed once here, are all that is needed of it.
-        params_old, _ = self.model(obs)
-        neglogp_old = self.dist.neglogp(params_old, actions) if sem.old_logp == "recomputed" else neglogp_stored
-        if sem.adv_norm == "batch":
-            advantages = losses.normalize_advantages(advantages, sem.adv_norm_eps)  # PPO1: once, whole batch (§4)
+        rows = obs.shape[0] * obs.shape[1]
+        params_old_rows, _ = self.model(tf.reshape(obs, [rows, *obs.shape[2:]]))
+        params_old = tf.reshape(params_old_rows, [obs.shape[0], obs.shape[1], -1])
+        if sem.old_logp == "recomputed":
+            neglogp_old = tf.reshape(self.dist.neglogp(params_old_rows, tf.reshape(actions, [rows, *actions.shape[2:]])),
+                                     neglogp_stored.shape)
+        else:
+            neglogp_old = neglogp_stored
+        if sem.adv_norm == "batch":  # PPO1: once, over each rank's whole batch (§4)
+            advantages = tf.stack([losses.normalize_advantages(advantages[r], sem.adv_norm_eps)
+                                   for r in range(self._n_replicas)])
         data = dict(obs=obs, actions=actions, advantages=advantages, returns=returns, values=values,
                     neglogp_old=neglogp_old, params_old=params_old)
         n_mb, n_stats = plan.n_minibatches, len(STAT_NAMES)
 
         def step(i, stop, nonfinite, epoch_sums, epoch_counts, ratio_max, diag_sum):
             epoch = i // n_mb
-            code, stats, diag, grad_norm = self._step(data, indices[epoch, i % n_mb], clip, clip_vf, beta)
+            code, stats, diag, grad_norm = self._step(data, indices[:, epoch, i % n_mb], clip, clip_vf, beta)
             ok = tf.equal(code, 0)
             at_epoch = [[epoch]]
             epoch_sums = tf.tensor_scatter_nd_add(epoch_sums, at_epoch, [tf.where(ok, stats, 0.0)])
@@ -293,13 +333,13 @@ class Learner:
         if sem.eval_pass:
             # PPO1 row 23: one more pass over fresh minibatches with no update; its means are logged.
             def eval_step(m, total):
-                mb = {k: tf.gather(v, indices[plan.n_epochs, m]) for k, v in data.items()}
+                mb = {k: tf.gather(v[me], indices[me, plan.n_epochs, m]) for k, v in data.items()}
                 return m + 1, total + self._minibatch_stats(mb, clip, clip_vf, beta)[1]
 
             _, evaluation = tf.while_loop(lambda m, _: m < n_mb, eval_step, (tf.constant(0), evaluation))
             evaluation /= float(n_mb)
         final_kl = tf.constant(float("nan"))
         if sem.policy_loss == "kl_penalty":  # d of the adaptive rule: the updated policy against the old one
-            params_new, _ = self.model(obs)
-            final_kl = tf.reduce_mean(self.dist.kl(params_old, params_new))
+            params_new, _ = self.model(obs[me])  # this rank's batch, averaged over ranks by the caller
+            final_kl = tf.reduce_mean(self.dist.kl(params_old[me], params_new))
         return train, per_epoch, evaluation, steps, diagnostics, nonfinite, final_kl

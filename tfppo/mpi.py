@@ -1,9 +1,14 @@
 """MPI plumbing for PPO1 (spec §7.1, §8): one env per rank, gradients averaged.
 
-* `GradientAverager`: Allreduce-SUM / W of the flat float32 gradient, called
-  from inside the compiled update between gradient and apply ([B] MpiAdam with
-  ``scale_grad_by_procs``); every 100 calls, before averaging, it checks that
-  all ranks hold bit-identical parameters (MpiAdam ``check_synced``).
+* `BatchReplicator` (default for vector observations): every rank's batch and
+  shuffles on every rank, once per update, so each rank computes the ranks'
+  mean minibatch gradient itself inside one XLA update (`tfppo.learner`).
+* `GradientAverager` (image policies): Allreduce-SUM / W of the flat float32
+  gradient, called from inside the compiled update between gradient and apply
+  ([B] MpiAdam with ``scale_grad_by_procs``).
+* Both check that all ranks hold bit-identical parameters (MpiAdam
+  ``check_synced``): the averager every 100 gradient steps, the replicator at
+  every update.
 * `broadcast_weights`: rank 0's parameters to every rank at start (``adam.sync()``).
 * `allgather_episodes`, `mean_over_ranks`: episode statistics and logged losses.
 * `abort_on_exception`: an exception on any rank prints once and calls
@@ -40,6 +45,16 @@ class RanksDivergedError(RuntimeError):
     """Parameters differ between ranks: the sync check failed."""
 
 
+def check_synced(comm, flat_params: np.ndarray, where: str) -> None:
+    """Rank 0 broadcasts its parameters; every rank learns the verdict, so all raise together."""
+    root = comm.bcast(flat_params if comm.Get_rank() == 0 else None, root=0)
+    diff = float(np.max(np.abs(root - flat_params))) if root.shape == flat_params.shape else float("inf")
+    worst = comm.allreduce(diff, op=_max_op())
+    if worst != 0.0:
+        raise RanksDivergedError(f"MPI ranks diverged: parameters differ from rank 0 at {where} "
+                                 f"(max |Δθ| = {worst:.3g})")
+
+
 class GradientAverager:
     """The ``grad_reducer`` of `tfppo.learner.Learner` under MPI."""
 
@@ -51,20 +66,27 @@ class GradientAverager:
         from mpi4py import MPI
 
         if self.calls % SYNC_CHECK_EVERY == 0:
-            self.check_synced(flat_params)
+            check_synced(self.comm, flat_params, f"gradient step {self.calls}")
         self.calls += 1
         total = np.empty_like(flat_grad)
         self.comm.Allreduce(np.ascontiguousarray(flat_grad, dtype=np.float32), total, op=MPI.SUM)
         return total / np.float32(self.comm.Get_size())
 
-    def check_synced(self, flat_params: np.ndarray) -> None:
-        """Rank 0 broadcasts its parameters; every rank learns the verdict, so all raise together."""
-        root = self.comm.bcast(flat_params if self.comm.Get_rank() == 0 else None, root=0)
-        diff = float(np.max(np.abs(root - flat_params))) if root.shape == flat_params.shape else float("inf")
-        worst = self.comm.allreduce(diff, op=_max_op())
-        if worst != 0.0:
-            raise RanksDivergedError(f"MPI ranks diverged: parameters differ from rank 0 at gradient step "
-                                     f"{self.calls} (max |Δθ| = {worst:.3g})")
+
+class BatchReplicator:
+    """The ``replicas`` of `tfppo.learner.Learner` under MPI: one allgather per update instead of one
+    Allreduce per minibatch step (a host round trip out of the compiled update each)."""
+
+    def __init__(self, comm):
+        self.comm = comm
+        self.count, self.index = comm.Get_size(), comm.Get_rank()
+        self.calls = 0
+
+    def gather(self, arrays: dict[str, np.ndarray], flat_params: np.ndarray) -> dict[str, np.ndarray]:
+        check_synced(self.comm, flat_params, f"update {self.calls}")
+        self.calls += 1
+        every_rank = self.comm.allgather(arrays)
+        return {k: np.stack([ranks_arrays[k] for ranks_arrays in every_rank]) for k in arrays}
 
 
 def broadcast_weights(model, comm) -> None:

@@ -42,13 +42,13 @@ class PPO1(Algorithm):
     def __init__(self, env: str = "CartPole-v1", *, preset: str = "sb-ppo1", semantics: Semantics | dict | None = None,
                  adam_epsilon: float | None = None, log_dir: str | os.PathLike | None = None, verbose: int = 1,
                  comm: Any = None, log_keys: str | None = None, log_interval: int | None = None,
-                 xla: bool = True, **hyperparameters: Any):
+                 xla: bool = True, mpi_gradients: str = "auto", **hyperparameters: Any):
         config = PPO1Config.create(env, preset, **hyperparameters)
         sem = resolve_semantics(preset, semantics)
         if adam_epsilon is not None:
             sem = sem.replace(adam_epsilon=float(adam_epsilon))
         super().__init__(config, sem, log_dir=log_dir, verbose=verbose, comm=comm, log_keys=log_keys,
-                         log_interval=log_interval, xla=xla)
+                         log_interval=log_interval, xla=xla, mpi_gradients=mpi_gradients)
         self.timesteps_so_far = 0  # the lrmult counter (row 10): exact or completed-episode steps
         self.episodes_so_far = 0
         self.iters_so_far = 0

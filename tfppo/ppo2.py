@@ -40,6 +40,7 @@ class PPO2(Algorithm):
                  vf_coef: float | None = None, max_grad_norm: float | str | None = "preset",
                  log_dir: str | os.PathLike | None = None, verbose: int = 1, comm: Any = None,
                  log_keys: str | None = None, log_interval: int | None = None, xla: bool = True,
+                 mpi_gradients: str = "auto",
                  **hyperparameters: Any):
         config = PPO2Config.create(env, preset, **hyperparameters)
         sem = resolve_semantics(preset, semantics)
@@ -49,7 +50,8 @@ class PPO2(Algorithm):
             sem = sem.replace(max_grad_norm=None if max_grad_norm is None else float(max_grad_norm))
         self.num_envs = config.num_envs
         super().__init__(config, config.resolve_semantics(sem), log_dir=log_dir, verbose=verbose, comm=comm,
-                         log_keys=log_keys, log_interval=log_interval, xla=xla)
+                         log_keys=log_keys, log_interval=log_interval, xla=xla,
+                         mpi_gradients=mpi_gradients)
 
     def minibatch_plan(self) -> MinibatchPlan:
         return MinibatchPlan.from_count(self.config.batch_size, self.config.nminibatches, self.config.noptepochs)
