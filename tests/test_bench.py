@@ -32,8 +32,8 @@ def test_paired_ratio_is_the_median_of_per_pair_ratios(bench):
 
 
 def test_speed_table_rows_and_ratio(bench):
-    runs = lambda sps: [dict(steps_per_s=s, rollout_s=0.1, update_s=0.2, first_update_s=1.0, peak_rss_mb=300.0)
-                        for s in sps]
+    runs = lambda sps: [dict(steps_per_s=s, rollout_s=0.1, update_s=0.2, first_update_s=1.0 + (i == 0) * 3,
+                             peak_rss_mb=300.0) for i, s in enumerate(sps)]
     rows = [bench.Row("cartpole-8x256", "ppo2", runs([600.0, 500.0, 900.0])),
             bench.Row("cartpole-8x256", "sb3", runs([100.0, 250.0, 100.0]))]
     lines = bench.speed_table(rows, have_sb3=True).splitlines()
@@ -41,6 +41,7 @@ def test_speed_table_rows_and_ratio(bench):
     assert len(lines) == 4
     cells = [c.strip() for c in lines[2].strip("|").split("|")]
     assert cells[:4] == ["cartpole-8x256", "tfppo PPO2", "600", "**6.0×**"]  # pairs 6, 2, 9 -> 6
+    assert cells[6] == "4.00 / 1.00"  # the first run's first update (cold XLA cache), then the later runs' median
     assert [c.strip() for c in lines[3].strip("|").split("|")][3] == "—"
     # without SB3 there is no ratio column value
     alone = bench.speed_table(rows[:1], have_sb3=False).splitlines()[2]

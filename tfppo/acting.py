@@ -106,6 +106,8 @@ class PerRowGenerators:
         self.generators = list(generators)
 
     def _rows(self, method: str, size: tuple[int, ...]) -> np.ndarray:
+        if len(self.generators) == 1:  # one env (PPO1, a PPO2 with num_envs=1): skip the stack, same draws
+            return getattr(self.generators[0], method)(size=size[1:])[None]
         return np.stack([getattr(g, method)(size=size[1:]) for g in self.generators])
 
     def gumbel(self, size):
