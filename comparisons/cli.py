@@ -38,6 +38,9 @@ def parser() -> argparse.ArgumentParser:
                             ("report", "tables, figures and REPORT.md")):
         verb = sub.add_parser(name, help=help_text)
         verb.add_argument("dir", help="a suite results directory: <out>/<suite>")
+    publish = sub.add_parser("publish", help="copy a suite's results for committing (JSON + tidy CSV), then report")
+    publish.add_argument("dir", help="a suite results directory: <out>/<suite>")
+    publish.add_argument("dest", help="where to publish, e.g. comparisons/results/<suite>")
     for verb in sub.choices.values():
         verb.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
         verb.add_argument("--bootstrap_seed", type=int, default=0, help="seed of every bootstrap (default 0)")
@@ -75,6 +78,12 @@ def _dispatch(args) -> int:
         return _run(args, settings)
     from comparisons import report
 
+    if args.command == "publish":
+        from comparisons.results import publish
+
+        n_runs = publish(_suite_dir(args.dir), Path(args.dest))
+        print(f"published {n_runs} runs to {args.dest}")
+        args.command, args.dir = "report", args.dest
     analysis = report.analyse(_suite_dir(args.dir), settings)
     if args.command == "table":
         print(report.console_tables(analysis))

@@ -32,6 +32,7 @@ class Analysis:
     aggregates: dict[str, pd.DataFrame] = field(default_factory=dict)
     scores: dict[str, dict[str, Any]] = field(default_factory=dict)
     effects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    anchors: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def suite_record(suite_dir: Path) -> dict[str, Any]:
@@ -64,6 +65,7 @@ def analyse(suite_dir: Path, settings: stats.BootstrapSettings) -> Analysis:
             analysis.scores[metric] = {"scores": scores, "envs": envs_used}
             analysis.aggregates[metric] = stats.aggregate(scores, settings)
     analysis.effects = stats.ablation_effects(pair_rows, runs)
+    analysis.anchors = stats.anchor_comparison(runs, stats.load_anchors())
     return analysis
 
 
@@ -108,6 +110,9 @@ def write_tables(analysis: Analysis) -> list[Path]:
     if not analysis.effects.empty:
         written += tables.write_table(tables.ablation_table(analysis.effects), out / "ablation", header,
                                       "Which switch explains the gap: each switch alone, against its base")
+    if not analysis.anchors.empty:
+        written += tables.write_table(tables.anchor_table(analysis.anchors), out / "anchors", header,
+                                      "Against the published anchors (comparisons/references.yaml)")
     return written
 
 
@@ -149,6 +154,9 @@ def write_report(analysis: Analysis, figures: list[Path]) -> Path:
                   tables.aggregate_table(a, m)) for m, a in analysis.aggregates.items()]
     if not analysis.effects.empty:
         sections.append(("Which switch explains the gap", tables.ablation_table(analysis.effects)))
+    if not analysis.anchors.empty:
+        sections.append(("Against the published anchors (mean ± std over seeds; the anchor's ± as stated)",
+                         tables.anchor_table(analysis.anchors)))
     for title, table in sections:
         lines += [f"## {title}", "", tables.to_markdown(table), ""]
     lines += ["## Figures", ""]

@@ -143,9 +143,11 @@ def save_tidy(tables: dict[str, pd.DataFrame], suite_dir: Path) -> Path:
 
 
 def load_tidy(suite_dir: Path) -> dict[str, pd.DataFrame]:
-    """From the run directories when there are any (and refresh tidy/), else from tidy/*.csv alone."""
+    """From the run directories when they hold their logs (and refresh tidy/), else from tidy/*.csv alone
+    (a published results directory keeps only each run's summary.json beside the tidy tables)."""
     suite_dir = Path(suite_dir)
-    if run_dirs(suite_dir):
+    dirs = run_dirs(suite_dir)
+    if dirs and all((d / "progress.csv").exists() for d in dirs):
         tables = collect(suite_dir)
         save_tidy(tables, suite_dir)
         return tables
@@ -153,3 +155,29 @@ def load_tidy(suite_dir: Path) -> dict[str, pd.DataFrame]:
     if not (tidy / "runs.csv").exists():
         raise FileNotFoundError(f"{suite_dir}: neither finished run directories nor {TIDY_DIR}/runs.csv")
     return {name: pd.read_csv(tidy / f"{name}.csv") for name in ("runs", "curves", "diagnostics")}
+
+
+PUBLISHED_RUN_FILES = ("summary.json", "versions.json", "config.json", "semantics.json")
+
+
+def publish(suite_dir: Path, dest: Path) -> int:
+    """Copy what a published suite needs into ``dest``: suite.json/yaml, every finished run's small JSON
+    files (not its logs or TensorBoard events) and the tidy tables built from the full run directories.
+    Returns the number of runs published."""
+    import shutil
+
+    suite_dir, dest = Path(suite_dir), Path(dest)
+    dirs = run_dirs(suite_dir)
+    tables = collect(suite_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("suite.json", "suite.yaml"):
+        if (suite_dir / name).exists():
+            shutil.copyfile(suite_dir / name, dest / name)
+    for run_dir in dirs:
+        target = dest / run_dir.relative_to(suite_dir)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in PUBLISHED_RUN_FILES:
+            if (run_dir / name).exists():
+                shutil.copyfile(run_dir / name, target / name)
+    save_tidy(tables, dest)
+    return len(dirs)

@@ -216,6 +216,33 @@ def load_references(path: Path = REFERENCES_FILE) -> dict[str, dict[str, float]]
     return {env: {"random": float(v["random"]), "target": float(v["target"])} for env, v in data["envs"].items()}
 
 
+def load_anchors(path: Path = REFERENCES_FILE) -> pd.DataFrame:
+    """The published results with their spread (references.yaml ``anchors``), one row per anchor."""
+    data = yaml.safe_load(Path(path).read_text())
+    return pd.DataFrame([{"env": env, **entry} for env, entries in data.get("anchors", {}).items()
+                         for entry in entries])
+
+
+def anchor_comparison(runs: pd.DataFrame, anchors: pd.DataFrame) -> pd.DataFrame:
+    """Each variant's mean ± std over seeds beside every anchor of its env on the comparable metric, and
+    where the mean lands: inside the anchor's mean ± std, above or below it (``—`` without a spread)."""
+    rows = []
+    for (env, variant), g in runs.groupby(["env", "variant"], sort=False):
+        for anchor in anchors[anchors["env"] == env].itertuples(index=False):
+            values = g[anchor.metric].dropna().to_numpy(dtype=float)
+            if not len(values):
+                continue
+            mean, std = float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+            low, high = anchor.mean - anchor.std, anchor.mean + anchor.std
+            where = "—" if not np.isfinite(anchor.std) else \
+                "inside" if low <= mean <= high else ("above" if mean > high else "below")
+            rows.append({"env": env, "variant": variant, "metric": anchor.metric, "mean": mean, "std": std,
+                         "n": len(values), "anchor": anchor.name, "anchor_mean": anchor.mean,
+                         "anchor_std": anchor.std, "anchor_steps": anchor.steps, "anchor_spread": anchor.spread,
+                         "lands": where})
+    return pd.DataFrame(rows)
+
+
 def normalized_scores(runs: pd.DataFrame, metric: str, references: dict[str, dict[str, float]]
                       ) -> tuple[dict[str, np.ndarray], list[str]]:
     """{variant: (runs × envs) matrix of (x − random) / (target − random)} over the envs with references

@@ -29,7 +29,10 @@ def build_header(suite_dir: Path, runs: pd.DataFrame) -> dict[str, Any]:
     suite = _read(suite_dir / "suite.json")
     if suite is None and saved.exists():
         return json.loads(saved.read_text())
-    versions = next((v for v in (_read(p) for p in sorted(suite_dir.glob("*/*/seed-*/versions.json"))) if v), {})
+    every_run = [v for v in (_read(p) for p in sorted(suite_dir.glob("*/*/seed-*/versions.json"))) if v]
+    versions = every_run[0] if every_run else {}
+    # a suite resumed across sessions can span commits: name each, with its number of runs
+    commits = pd.Series([v.get("git_commit", "unknown") for v in every_run]).value_counts(sort=False)
     definition = (suite or {}).get("definition", {})
     ran = set(runs["env"])
     budgets = {env: entry["budget"] for env, entry in definition.get("envs", {}).items() if env in ran}
@@ -41,7 +44,8 @@ def build_header(suite_dir: Path, runs: pd.DataFrame) -> dict[str, Any]:
         "evaluation": definition.get("evaluation", {}),
         "runs": int(len(runs)),
         "versions": {k: v for k, v in versions.items() if k not in ("git_commit", "machine") and v},
-        "commit": versions.get("git_commit", "unknown"),
+        "commit": ", ".join(f"{c} ({n} runs)" for c, n in commits.items()) if len(commits) > 1
+        else versions.get("git_commit", "unknown"),
         "machine": versions.get("machine", "unknown"),
     }
     saved.parent.mkdir(parents=True, exist_ok=True)
@@ -141,6 +145,19 @@ def ablation_table(effects: pd.DataFrame) -> pd.DataFrame:
         "P(switch better)": effects["p_improvement"].map(lambda p: fmt(p, 2)),
         "Holm p": effects["welch_p_holm"].map(lambda p: fmt(p, 3)),
     })
+
+
+def anchor_table(comparison: pd.DataFrame) -> pd.DataFrame:
+    """tfppo's mean ± std over seeds beside each published anchor (its ± is what `anchor_spread` says)."""
+    return pd.DataFrame({
+        "env": comparison["env"], "variant": comparison["variant"], "metric": comparison["metric"],
+        "tfppo mean ± std (n)": [f"{fmt(m)} ± {fmt(s)} ({n})" for m, s, n in
+                                 zip(comparison["mean"], comparison["std"], comparison["n"])],
+        "anchor": comparison["anchor"],
+        "anchor mean ± std": [f"{fmt(m)} ± {fmt(s)}" for m, s in zip(comparison["anchor_mean"],
+                                                                   comparison["anchor_std"])],
+        "anchor steps": [f"{int(x):,}" for x in comparison["anchor_steps"]],
+        "anchor ±": comparison["anchor_spread"], "tfppo lands": comparison["lands"]})
 
 
 def to_markdown(table: pd.DataFrame) -> str:

@@ -1,5 +1,5 @@
-"""The real thing: `compare.py run smoke` (PPO1 under mpirun vs PPO2), then a report, then the same
-report redrawn from the tidy CSVs alone (as committed results are)."""
+"""The real thing: `compare.py run smoke` (PPO1 under mpirun vs PPO2), then a report, then `publish`
+and the same tables redrawn from the published tidy CSVs alone (as committed results are)."""
 from __future__ import annotations
 
 import shutil
@@ -38,10 +38,19 @@ def test_smoke_suite_end_to_end_and_report_from_tidy_csvs(tmp_path, repo_root, s
         assert (figures / f"{name}.png").stat().st_size > 5000 and (figures / f"{name}.svg").exists()
     pairwise = pd.read_csv(suite_dir / "report" / "tables" / "pairwise.csv")
 
-    for run_dir in suite_dir.glob("CartPole-v1"):  # keep only what gets committed: suite.json and tidy/
-        shutil.rmtree(run_dir)
-    shutil.rmtree(suite_dir / "report")
-    again = subprocess.run([*compare, "table", str(suite_dir), "--reps", "500"], capture_output=True, text=True,
+    # publish keeps what gets committed (suite.json, each run's small JSON files, tidy/) and reports there
+    published = tmp_path / "results" / "smoke"
+    pub = subprocess.run([*compare, "publish", str(suite_dir), str(published), "--reps", "500"],
+                         capture_output=True, text=True, env=subprocess_env, timeout=600)
+    assert pub.returncode == 0, pub.stderr[-2000:]
+    assert "published 6 runs" in pub.stdout
+    kept = {p.name for p in published.glob("CartPole-v1/*/seed-*/*")}
+    assert kept == {"summary.json", "versions.json", "config.json", "semantics.json"}  # no logs, no TensorBoard
+    assert len(list(published.glob("CartPole-v1/*/seed-*/summary.json"))) == 6
+    pd.testing.assert_frame_equal(pd.read_csv(published / "report" / "tables" / "pairwise.csv"), pairwise)
+    assert (published / "REPORT.md").exists()
+    shutil.rmtree(published / "report")
+    again = subprocess.run([*compare, "table", str(published), "--reps", "500"], capture_output=True, text=True,
                            env=subprocess_env, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
-    pd.testing.assert_frame_equal(pd.read_csv(suite_dir / "report" / "tables" / "pairwise.csv"), pairwise)
+    pd.testing.assert_frame_equal(pd.read_csv(published / "report" / "tables" / "pairwise.csv"), pairwise)

@@ -145,3 +145,27 @@ def test_learning_curve_and_ablation_figures_are_written(tmp_path):
     effects = stats.pairwise(runs, [("ppo1", "ppo2")], "eval_return", FAST).assign(switch="init")
     paths = plots.ablation_plot(effects, "eval_return", HEADER, tmp_path / "ablation")
     assert all(p.stat().st_size > 5000 for p in paths)
+
+
+def test_anchor_comparison_says_where_each_mean_lands():
+    anchors = pd.DataFrame([
+        {"env": "CartPole-v1", "name": "A", "metric": "train_return", "mean": 497.54, "std": 4.02, "steps": 500000,
+         "spread": "3 seeds"},
+        {"env": "CartPole-v1", "name": "B", "metric": "train_return", "mean": 490.04, "std": 6.12, "steps": 500000,
+         "spread": "3 seeds"},
+        {"env": "Acrobot-v1", "name": "C", "metric": "train_return", "mean": -86.36, "std": 1.32, "steps": 500000,
+         "spread": "3 seeds"},
+        {"env": "Acrobot-v1", "name": "D", "metric": "eval_return", "mean": -73.5, "std": float("nan"),
+         "steps": 1000000, "spread": "none"}])
+    runs = pd.DataFrame({"env": ["CartPole-v1"] * 3 + ["Acrobot-v1"] * 2, "variant": ["x"] * 5,
+                         "train_return": [500.0, 480.0, 490.0, -80.0, -90.0],
+                         "eval_return": [500.0, 500.0, 500.0, -70.0, -100.0]})
+    got = stats.anchor_comparison(runs, anchors).set_index("anchor")
+    # CartPole mean 490: below A's [493.52, 501.56], inside B's [483.92, 496.16]
+    assert got.loc["A", "mean"] == 490.0 and got.loc["A", "std"] == 10.0 and got.loc["A", "n"] == 3
+    assert (got.loc["A", "lands"], got.loc["B", "lands"]) == ("below", "inside")
+    # Acrobot mean −85 is above C's [−87.68, −85.04]; D has no spread, so no verdict
+    assert got.loc["C", "mean"] == -85.0 and got.loc["C", "lands"] == "above"
+    assert got.loc["D", "metric"] == "eval_return" and got.loc["D", "lands"] == "—"
+    table = tables.anchor_table(got.reset_index())
+    assert list(table["tfppo mean ± std (n)"])[0] == "490.0 ± 10.0 (3)"
