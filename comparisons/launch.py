@@ -109,8 +109,8 @@ def machine_description() -> str:
     return f"{socket.gethostname()} {platform.system()} {platform.machine()}, {os.cpu_count()} cores"
 
 
-@lru_cache(maxsize=1)
 def git_commit() -> str:
+    """Read at every run, not once per runner: a long suite can outlive a checkout of new code under it."""
     try:
         commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                                 text=True, timeout=10).stdout.strip()

@@ -178,3 +178,22 @@ def test_core_slots_serve_runs_in_order_of_request():
     wide.join(5)
     narrow.join(5)
     assert order == ["wide", "narrow"] and slots.acquire(5) == 2  # capped at capacity
+
+
+def test_git_commit_is_read_per_run_not_once_per_runner(tmp_path, monkeypatch):
+    """A suite that outlives a checkout must record the code each run actually ran."""
+    from comparisons import launch
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = lambda *args: subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+    git("init", "-q")
+    commits = []
+    for text in ("one", "two"):
+        (repo / "f.txt").write_text(text)
+        git("add", "f.txt")
+        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", text)
+        commits.append(git("rev-parse", "--short=12", "HEAD").strip())
+        monkeypatch.setattr(launch, "REPO_ROOT", repo)
+        assert launch.versions()["git_commit"] == commits[-1]
+    assert commits[0] != commits[1]
