@@ -163,7 +163,11 @@ def write_report(analysis: Analysis, figures: list[Path]) -> Path:
     for png in (p for p in figures if p.suffix == ".png"):
         rel = png.relative_to(root)
         lines += [f"![{png.stem}]({rel.as_posix()})", ""]
+    suite = analysis.header["suite"]
     lines += ["## Method", "", stats_note(analysis), "",
+              f"Produced by `python scripts/compare.py run {suite} --out <out>` (each run's exact trainer command "
+              f"is its `config.json`), published with `python scripts/compare.py publish <out>/{suite} "
+              f"{root.as_posix()}`.", "",
               "Regenerate: `python scripts/compare.py report " + root.as_posix() + "`", ""]
     path = root / "REPORT.md"
     path.write_text("\n".join(lines))
