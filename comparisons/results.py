@@ -98,12 +98,22 @@ def run_dirs(suite_dir: Path) -> list[Path]:
 
 
 def collect(suite_dir: Path) -> dict[str, pd.DataFrame]:
-    """The three tidy tables from the run directories under ``suite_dir``."""
+    """The three tidy tables from the run directories under ``suite_dir``. A run published earlier (its
+    summary.json without logs: a published suite copied back into a results root to be continued) takes
+    its curves and diagnostics from the suite's existing tidy/ tables, so publishing again merges both."""
     runs, curves, diagnostics = [], [], []
+    earlier = _existing_tidy(Path(suite_dir))
     for run_dir in run_dirs(suite_dir):
         summary = json.loads((run_dir / "summary.json").read_text())
         keys = {k: summary[k] for k in RUN_KEYS}
         runs.append({k: v for k, v in summary.items() if k != "semantics"})
+        if not (run_dir / "progress.csv").exists():
+            if earlier is None:
+                raise FileNotFoundError(f"{run_dir}: neither progress.csv nor earlier tidy tables to take it from")
+            for frames, name in ((curves, "curves"), (diagnostics, "diagnostics")):
+                table = earlier[name]
+                frames.append(table[np.logical_and.reduce([table[k] == v for k, v in keys.items()])])
+            continue
         progress = read_progress(run_dir)
         evaluations = read_evaluations(run_dir)
         train = pd.DataFrame({"timesteps": progress["timesteps"], "time": progress["time"],
@@ -121,6 +131,13 @@ def collect(suite_dir: Path) -> dict[str, pd.DataFrame]:
         "curves": _keys_first(pd.concat(curves, ignore_index=True)),
         "diagnostics": _keys_first(pd.concat(diagnostics, ignore_index=True)),
     }
+
+
+def _existing_tidy(suite_dir: Path) -> dict[str, pd.DataFrame] | None:
+    tidy = suite_dir / TIDY_DIR
+    if not (tidy / "curves.csv").exists():
+        return None
+    return {name: pd.read_csv(tidy / f"{name}.csv") for name in ("curves", "diagnostics")}
 
 
 def _keys_first(frame: pd.DataFrame) -> pd.DataFrame:
@@ -143,11 +160,11 @@ def save_tidy(tables: dict[str, pd.DataFrame], suite_dir: Path) -> Path:
 
 
 def load_tidy(suite_dir: Path) -> dict[str, pd.DataFrame]:
-    """From the run directories when they hold their logs (and refresh tidy/), else from tidy/*.csv alone
-    (a published results directory keeps only each run's summary.json beside the tidy tables)."""
+    """From the run directories when any holds its logs (and refresh tidy/; published runs among them keep
+    their tidy rows), else from tidy/*.csv alone (a published results directory keeps only each run's
+    summary.json beside the tidy tables)."""
     suite_dir = Path(suite_dir)
-    dirs = run_dirs(suite_dir)
-    if dirs and all((d / "progress.csv").exists() for d in dirs):
+    if any((d / "progress.csv").exists() for d in run_dirs(suite_dir)):
         tables = collect(suite_dir)
         save_tidy(tables, suite_dir)
         return tables

@@ -54,3 +54,20 @@ def test_smoke_suite_end_to_end_and_report_from_tidy_csvs(tmp_path, repo_root, s
                            env=subprocess_env, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     pd.testing.assert_frame_equal(pd.read_csv(published / "report" / "tables" / "pairwise.csv"), pairwise)
+
+    # continuing a published suite: copy it back into a results root, add a run that has its logs (here one
+    # of the original runs), publish again: the published runs keep their curves, the new one brings its own
+    cont = tmp_path / "continue" / "smoke"
+    shutil.copytree(published, cont)
+    fresh = "CartPole-v1/ppo2/seed-2"
+    shutil.rmtree(cont / fresh)
+    shutil.copytree(suite_dir / fresh, cont / fresh)
+    merged_dir = tmp_path / "results2" / "smoke"
+    merge = subprocess.run([*compare, "publish", str(cont), str(merged_dir), "--reps", "500"], capture_output=True,
+                           text=True, env=subprocess_env, timeout=600)
+    assert merge.returncode == 0, merge.stderr[-2000:]
+    keys = ["env", "variant", "seed", "metric", "timesteps"]
+    merged = pd.read_csv(merged_dir / "tidy" / "curves.csv").sort_values(keys).reset_index(drop=True)
+    original = pd.read_csv(suite_dir / "tidy" / "curves.csv").sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(merged[keys + ["value"]], original[keys + ["value"]])
+    pd.testing.assert_frame_equal(pd.read_csv(merged_dir / "report" / "tables" / "pairwise.csv"), pairwise)
