@@ -20,22 +20,17 @@ MPIRUN = shutil.which("mpirun", path=os.path.dirname(sys.executable)) or shutil.
 T, B, EPOCHS, ITERS = 256, 64, 4, 3
 
 
-def _run(args: list[str], tmp: Path) -> None:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-
-
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_ppo1_one_worker_equals_ppo2_one_env(tmp_path, env_id):
-    common = ["--env", env_id, "--preset", "equivalent", "--seed", "5", "--no_zoo", "--verbose", "0"]
-    _run(["scripts/ppo1.py", *common, "--timesteps_per_actorbatch", str(T), "--optim_batchsize", str(B),
-          "--optim_epochs", str(EPOCHS), "--optim_stepsize", "3e-4", "--schedule", "linear",
-          "--max_timesteps", str(T * ITERS), "--log_dir", str(tmp_path / "p1"), "--save_path", str(tmp_path / "m1")],
-         tmp_path)
-    _run(["scripts/ppo2.py", *common, "--num_envs", "1", "--n_steps", str(T), "--nminibatches", str(T // B),
-          "--noptepochs", str(EPOCHS), "--learning_rate", "lin_3e-4", "--total_timesteps", str(T * ITERS),
-          "--log_dir", str(tmp_path / "p2"), "--save_path", str(tmp_path / "m2")], tmp_path)
+    """Both trainers in this process (the scripts add only flag parsing, tested in test_cli.py), each
+    saving a checkpoint that is loaded back for the comparison."""
+    common = dict(preset="equivalent", seed=5, verbose=0)
+    tfppo.PPO1(env_id, **common, timesteps_per_actorbatch=T, optim_batchsize=B, optim_epochs=EPOCHS,
+               optim_stepsize=3e-4, schedule="linear", max_timesteps=T * ITERS,
+               log_dir=tmp_path / "p1").learn(save_path=tmp_path / "m1")
+    tfppo.PPO2(env_id, **common, num_envs=1, n_steps=T, nminibatches=T // B, noptepochs=EPOCHS,
+               learning_rate="lin_3e-4", total_timesteps=T * ITERS, log_dir=tmp_path / "p2").learn(
+        save_path=tmp_path / "m2")
     ppo1, ppo2 = tfppo.load(tmp_path / "m1", verbose=0), tfppo.load(tmp_path / "m2", verbose=0)
     assert (ppo1.algo, ppo2.algo) == ("ppo1", "ppo2")
     assert ppo1.num_timesteps == ppo2.num_timesteps == T * ITERS

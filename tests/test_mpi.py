@@ -44,16 +44,6 @@ def _weights(path: Path) -> list[np.ndarray]:
     return [data[f"arr_{i}"] for i in range(int(data["n_weights"]))]
 
 
-def test_parameters_identical_across_ranks_after_training(tmp_path):
-    result = run_mpi(["tests/mpi_scripts/train_ppo1.py", str(tmp_path), "sb-ppo1", "3"])
-    assert result.returncode == 0, result.stderr[-2000:]
-    w0, w1 = _weights(tmp_path / "rank0.npz"), _weights(tmp_path / "rank1.npz")
-    obs0, obs1 = np.load(tmp_path / "rank0.npz")["obs"], np.load(tmp_path / "rank1.npz")["obs"]
-    assert not np.array_equal(obs0, obs1)  # different env seeds per rank: different data
-    for a, b in zip(w0, w1):
-        np.testing.assert_array_equal(a, b)
-
-
 def test_replicated_batches_make_the_same_update_as_the_allreduce(tmp_path):
     """`--mpi_gradients replicate` (every rank computes the mean of both ranks' minibatch gradients) and
     `allreduce` (each rank's gradient, Allreduce-averaged per step) are one update up to float rounding."""
@@ -79,10 +69,13 @@ def tfppo_initial_weights() -> list[np.ndarray]:
     return agent.model.get_weights()
 
 
-def test_policy_obs_statistics_are_those_of_all_ranks_data(tmp_path):
-    result = run_mpi(["tests/mpi_scripts/train_ppo1.py", str(tmp_path), "baselines-ppo1", "2"])
+def test_ranks_train_on_their_own_data_into_identical_parameters_and_all_ranks_obs_statistics(tmp_path):
+    result = run_mpi(["tests/mpi_scripts/train_ppo1.py", str(tmp_path), "baselines-ppo1", "3"])
     assert result.returncode == 0, result.stderr[-2000:]
     ranks = [np.load(tmp_path / f"rank{r}.npz") for r in (0, 1)]
+    assert not np.array_equal(ranks[0]["obs"], ranks[1]["obs"])  # different env seeds per rank: different data
+    for a, b in zip(_weights(tmp_path / "rank0.npz"), _weights(tmp_path / "rank1.npz")):
+        np.testing.assert_array_equal(a, b)  # the averaged gradient (spec §7.1) keeps every rank in step
     data = np.concatenate([r["obs"] for r in ranks]).astype(np.float64)
     # [B] RunningMeanStd prior: sum = 0, sumsq = count = 1e-2 (mean 0, var 1, weight 1e-2), then all data.
     prior = 1e-2

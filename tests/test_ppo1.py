@@ -116,14 +116,14 @@ def test_evaluation_pass_reports_losses_of_the_final_parameters():
 
 @pytest.mark.slow
 def test_ppo1_one_worker_learns_cartpole(tmp_path):
-    """CI learning test: sb-ppo1 preset + the zoo CartPole entry (optim_epochs 10, entcoeff 0), i.e.
-    T = 256, B = 64, lr 1e-3 linear, clip 0.2 annealed with lrmult, γ 0.99, λ 0.95, seed 0, one worker."""
+    """CI learning test: sb-ppo1 preset + the zoo CartPole entry (optim_epochs 10, entcoeff 0) at the zoo's
+    budget of 1e5 steps, i.e. T = 256, B = 64, lr 1e-3 linear, clip 0.2 annealed with lrmult, γ 0.99,
+    λ 0.95, seed 0, one worker. (Seeds 0, 1, 2 first reached 475 at 55k, 94k and 70k steps.)"""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, "scripts/ppo1.py", "--env", "CartPole-v1", "--max_timesteps", "200000",
+    result = subprocess.run([sys.executable, "scripts/ppo1.py", "--env", "CartPole-v1", "--max_timesteps", "100000",
                              "--seed", "0", "--verbose", "0", "--log_dir", str(tmp_path)], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=400)
     assert result.returncode == 0, result.stderr[-2000:]
     progress = pd.read_csv(tmp_path / "progress.csv")
     reached = progress[progress.EpRewMean >= 475]
     assert not reached.empty, f"best EpRewMean {progress.EpRewMean.max():.1f}"
-    assert reached.TimestepsSoFar.iloc[0] <= 200_000

@@ -220,9 +220,7 @@ class Learner:
 
         ``data`` holds every replica's batch [R, N, ...] and ``idx`` each replica's minibatch [R, mb]: the
         loss is the mean of the replicas' minibatch losses, so its gradient is exactly the mean of their
-        gradients — the MPI average of spec §7.1, computed on every rank with no communication. Under a
-        grad_reducer (R = 1) the gradient comes flat, poisoned with NaN when the loss is non-finite (so
-        every rank skips the step)."""
+        gradients — the MPI average of spec §7.1, computed on every rank with no communication."""
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             per_replica = [self._minibatch_stats({k: tf.gather(v[r], idx[r]) for k, v in data.items()},
@@ -232,23 +230,19 @@ class Learner:
                 tf.add_n([out[0] for out in per_replica]) / float(self._n_replicas)
         _, stats, diag = per_replica[self._replica]
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(loss, variables), variables)]
-        if self.grad_reducer is None:
-            return loss, stats, diag, grads
+        return loss, stats, diag, grads
+
+    def _reduce(self, grads: list[tf.Tensor], loss: tf.Tensor) -> list[tf.Tensor]:
+        """The MPI average of the gradient, in the graph ([B] MpiAdamOptimizer's py_func, one flat
+        Allreduce); the parameters go along so the reducer can check the ranks are in sync. A rank whose
+        loss is non-finite sends NaN, so the average is NaN on every rank and all of them skip the step."""
+        variables = self.model.trainable_variables
         flat = tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
         flat += tf.where(tf.math.is_finite(loss), 0.0, float("nan"))
-        return loss, stats, diag, flat
-
-    def _reduce(self, flat: tf.Tensor) -> tf.Tensor:
-        """The MPI average of a flat gradient, in the graph ([B] MpiAdamOptimizer's py_func); the parameters
-        go along so the reducer can check the ranks are in sync."""
-        flat_params = tf.concat([tf.reshape(v, [-1]) for v in self.model.trainable_variables], axis=0)
+        flat_params = tf.concat([tf.reshape(v, [-1]) for v in variables], axis=0)
         reduced = tf.numpy_function(self.grad_reducer, [flat, flat_params], tf.float32, stateful=True)
-        return tf.reshape(reduced, tf.shape(flat))
-
-    def _apply_flat(self, flat: tf.Tensor, loss: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        variables = self.model.trainable_variables
-        parts = tf.split(flat, [int(np.prod(v.shape)) for v in variables])
-        return self._apply([tf.reshape(part, v.shape) for part, v in zip(parts, variables)], loss)
+        parts = tf.split(tf.reshape(reduced, tf.shape(flat)), [int(np.prod(v.shape)) for v in variables])
+        return [tf.reshape(part, v.shape) for part, v in zip(parts, variables)]
 
     def _apply(self, grads: list[tf.Tensor], loss: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Check, clip and apply one (already averaged) gradient; returns (NONFINITE code, pre-clip global
@@ -275,9 +269,7 @@ class Learner:
         loss, stats, diag, grads = self._loss_and_grads(data, idx, clip, clip_vf, beta)
 
         def apply():
-            if self.grad_reducer is None:
-                return self._apply(grads, loss)
-            return self._apply_flat(self._reduce(grads), loss)
+            return self._apply(grads if self.grad_reducer is None else self._reduce(grads, loss), loss)
 
         if self.semantics.target_kl is None:
             code, grad_norm = apply()
