@@ -26,11 +26,15 @@ demo: $(VENV)/.installed-compare
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/compare.py run smoke --out runs/compare
 	$(BIN)/python scripts/compare.py report runs/compare/smoke
 
+# Two pytest workers (pytest-xdist), a test file per worker at a time: most of the suite's time is
+# single-threaded (TensorFlow start-up and tracing in the scripts' subprocesses), so one worker leaves a core idle.
+PYTEST := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra -n 2 --dist loadfile
+
 test: $(VENV)/.installed-test
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra
+	$(PYTEST)
 
 test-fast: $(VENV)/.installed-test
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # tfppo vs Stable-Baselines3 side by side (the `bench` extra: SB3, CPU torch, mujoco, psutil, py-spy)
 $(VENV)/.installed-bench: $(VENV)/.installed-test
