@@ -26,9 +26,9 @@ demo: $(VENV)/.installed-compare
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/compare.py run smoke --out runs/compare
 	$(BIN)/python scripts/compare.py report runs/compare/smoke
 
-# Two pytest workers (pytest-xdist), a test file per worker at a time: most of the suite's time is
+# Two pytest workers (pytest-xdist; an idle worker takes tests from the other one): most of the suite's time is
 # single-threaded (TensorFlow start-up and tracing in the scripts' subprocesses), so one worker leaves a core idle.
-PYTEST := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra -n 2 --dist loadfile
+PYTEST := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra -n 2 --dist worksteal
 
 test: $(VENV)/.installed-test
 	$(PYTEST)
