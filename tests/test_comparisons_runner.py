@@ -159,25 +159,61 @@ def test_concurrent_runner_on_the_same_directory_is_refused(tmp_path):
     assert os.path.exists(tmp_path / "out" / "tiny" / ".runner.lock")
 
 
-def test_core_slots_serve_runs_in_order_of_request():
+def _start_waiting(slots, cores: int, name: str, order: list[str]):
+    """A thread that takes ``cores`` and records ``name`` when it starts; returns it with its release."""
     import threading
 
+    done = threading.Event()
+
+    def run():
+        slots.acquire(cores)
+        order.append(name)
+        done.wait(10)
+        slots.release(cores)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.2)  # queued (or started) before the next request
+    return thread, done.set
+
+
+def test_core_slots_backfill_a_free_core_but_overtake_a_waiting_run_only_once():
     from comparisons.runner import CoreSlots
 
-    slots = CoreSlots(2)
-    order: list[str] = []
-    assert slots.acquire(1) == 1  # one core busy
-    wide = threading.Thread(target=lambda: (slots.acquire(2), order.append("wide"), slots.release(2)))
-    wide.start()
-    time.sleep(0.2)  # the 2-core request queues first
-    narrow = threading.Thread(target=lambda: (slots.acquire(1), order.append("narrow"), slots.release(1)))
-    narrow.start()
+    slots, order = CoreSlots(2), []
+    assert slots.acquire(1) == 1  # a 1-core run (PPO2) busy
+    wide, finish_wide = _start_waiting(slots, 2, "wide", order)  # a 2-worker PPO1 run must wait for it
+    narrow1, finish_narrow1 = _start_waiting(slots, 1, "narrow1", order)
+    assert order == ["narrow1"]  # fits the idle core: overtakes the waiting wide run
+    slots.release(1)  # the first run ends: one core free again, but wide was overtaken once already
+    narrow2, finish_narrow2 = _start_waiting(slots, 1, "narrow2", order)
+    assert order == ["narrow1"]  # so the later 1-core run waits behind it
+    finish_narrow1()
     time.sleep(0.2)
-    assert order == []  # the later 1-core request does not overtake the waiting 2-core one
+    assert order == ["narrow1", "wide"]  # both cores free: wide first, then the rest in order
+    finish_wide()
+    for thread, finish in ((wide, finish_wide), (narrow1, finish_narrow1), (narrow2, finish_narrow2)):
+        finish()
+        thread.join(5)
+    assert order == ["narrow1", "wide", "narrow2"]
+    assert slots.free == 2 and slots.acquire(5) == 2  # capped at capacity
+
+
+def test_core_slots_keep_request_order_among_runs_that_fit():
+    from comparisons.runner import CoreSlots
+
+    slots, order = CoreSlots(1), []
+    assert slots.acquire(1) == 1
+    first, finish_first = _start_waiting(slots, 1, "first", order)
+    second, finish_second = _start_waiting(slots, 1, "second", order)
     slots.release(1)
-    wide.join(5)
-    narrow.join(5)
-    assert order == ["wide", "narrow"] and slots.acquire(5) == 2  # capped at capacity
+    time.sleep(0.2)
+    assert order == ["first"]  # the earlier request fits, so the later one never jumps it
+    finish_first()
+    finish_second()
+    first.join(5)
+    second.join(5)
+    assert order == ["first", "second"]
 
 
 def test_git_commit_is_read_per_run_not_once_per_runner(tmp_path, monkeypatch):
