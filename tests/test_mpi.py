@@ -46,12 +46,13 @@ def _weights(path: Path) -> list[np.ndarray]:
 
 def test_replicated_batches_make_the_same_update_as_the_allreduce(tmp_path):
     """`--mpi_gradients replicate` (every rank computes the mean of both ranks' minibatch gradients) and
-    `allreduce` (each rank's gradient, Allreduce-averaged per step) are one update up to float rounding."""
+    `allreduce` (each rank's gradient, Allreduce-averaged per step) are one update up to float rounding;
+    either way, and with XLA on a Gaussian policy, the ranks stay bit-identical."""
     result = run_mpi(["tests/mpi_scripts/gradient_modes.py", str(tmp_path)])
     assert result.returncode == 0, result.stderr[-2000:]
     load = lambda name: [a for _, a in sorted(np.load(tmp_path / name).items(), key=lambda kv: int(kv[0][4:]))]
-    for mode in ("replicate", "allreduce"):
-        for a, b in zip(load(f"{mode}-rank0.npz"), load(f"{mode}-rank1.npz")):
+    for case in ("replicate", "allreduce", "pendulum-xla"):
+        for a, b in zip(load(f"{case}-rank0.npz"), load(f"{case}-rank1.npz")):
             np.testing.assert_array_equal(a, b)  # ranks stay bit-identical either way
     initial = tfppo_initial_weights()
     moved = False

@@ -177,7 +177,8 @@ class Learner:
         train, per_epoch, evaluation, steps, diag, nonfinite, final_kl = self.compiled_update(
             tf.constant(arrays["obs"]), tf.constant(arrays["actions"]), f32(arrays["advantages"]),
             f32(arrays["returns"]), f32(arrays["values"]), f32(arrays["neglogp"]), tf.constant(arrays["indices"]),
-            f32(learning_rate), f32(clip), f32(clip_vf if clip_vf is not None else 0.0), f32(self.kl_beta))
+            tf.constant(self._replica), f32(learning_rate), f32(clip), f32(clip_vf if clip_vf is not None else 0.0),
+            f32(self.kl_beta))
         named = lambda row: {k: float(v) for k, v in zip(STAT_NAMES, row.numpy())}
         return UpdateResult(named(train), per_epoch.numpy(), named(evaluation) if self.semantics.eval_pass else None,
                             int(steps), diagnostics=dict(zip(DIAG_NAMES, (float(v) for v in diag.numpy()))),
@@ -215,7 +216,7 @@ class Learner:
                          tf.sqrt(tf.reduce_mean(tf.square(adv - adv_mean)))])
         return total, stats, diag
 
-    def _loss_and_grads(self, data: dict, idx, clip, clip_vf, beta):
+    def _loss_and_grads(self, data: dict, idx, replica, clip, clip_vf, beta):
         """Loss, STAT_NAMES vector, diagnostics (this replica's) and the gradient of one minibatch step.
 
         ``data`` holds every replica's batch [R, N, ...] and ``idx`` each replica's minibatch [R, mb]: the
@@ -228,7 +229,11 @@ class Learner:
                            for r in range(self._n_replicas)]
             loss = per_replica[0][0] if self._n_replicas == 1 else \
                 tf.add_n([out[0] for out in per_replica]) / float(self._n_replicas)
-        _, stats, diag = per_replica[self._replica]
+        # This replica's statistics, picked by a tensor index: every rank then compiles one identical
+        # XLA module (a Python index made each rank's module differ, so XLA fused — and rounded — the
+        # shared gradient differently per rank and the replicas drifted apart by ~1e-7 per update).
+        stats = tf.gather(tf.stack([out[1] for out in per_replica]), replica)
+        diag = tf.gather(tf.stack([out[2] for out in per_replica]), replica)
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(loss, variables), variables)]
         return loss, stats, diag, grads
 
@@ -263,10 +268,10 @@ class Learner:
         code = tf.cond(loss_ok & tf.math.is_finite(norm), apply, lambda: tf.where(loss_ok, 2, 1))
         return code, norm
 
-    def _step(self, data: dict, idx, clip, clip_vf, beta):
+    def _step(self, data: dict, idx, replica, clip, clip_vf, beta):
         """One minibatch step: (code, STAT_NAMES, diagnostics, grad norm); code 0 applied, −1 stopped
         early by target_kl before applying, else the NONFINITE code."""
-        loss, stats, diag, grads = self._loss_and_grads(data, idx, clip, clip_vf, beta)
+        loss, stats, diag, grads = self._loss_and_grads(data, idx, replica, clip, clip_vf, beta)
 
         def apply():
             return self._apply(grads if self.grad_reducer is None else self._reduce(grads, loss), loss)
@@ -278,9 +283,11 @@ class Learner:
                                       lambda: (tf.constant(-1), tf.constant(0.0)), apply)
         return code, stats, diag, grad_norm
 
-    def _update(self, obs, actions, advantages, returns, values, neglogp_stored, indices, lr, clip, clip_vf, beta):
-        """Every input has a leading replica axis R (1 without MPI replication)."""
-        sem, plan, me = self.semantics, self.plan, self._replica
+    def _update(self, obs, actions, advantages, returns, values, neglogp_stored, indices, replica, lr, clip, clip_vf,
+                beta):
+        """Every input has a leading replica axis R (1 without MPI replication); ``replica`` is this rank's
+        index into it, a tensor so that all ranks trace and compile the same graph."""
+        sem, plan = self.semantics, self.plan
         self._lr.assign(lr)
         # The frozen old policy (PPO1's oldpi, row 5) is never stepped during the epochs, so its
         # outputs over the batch, computed once here, are all that is needed of it.
@@ -301,7 +308,7 @@ class Learner:
 
         def step(i, stop, nonfinite, epoch_sums, epoch_counts, ratio_max, diag_sum):
             epoch = i // n_mb
-            code, stats, diag, grad_norm = self._step(data, indices[:, epoch, i % n_mb], clip, clip_vf, beta)
+            code, stats, diag, grad_norm = self._step(data, indices[:, epoch, i % n_mb], replica, clip, clip_vf, beta)
             ok = tf.equal(code, 0)
             at_epoch = [[epoch]]
             epoch_sums = tf.tensor_scatter_nd_add(epoch_sums, at_epoch, [tf.where(ok, stats, 0.0)])
@@ -325,13 +332,14 @@ class Learner:
         if sem.eval_pass:
             # PPO1 row 23: one more pass over fresh minibatches with no update; its means are logged.
             def eval_step(m, total):
-                mb = {k: tf.gather(v[me], indices[me, plan.n_epochs, m]) for k, v in data.items()}
+                mb = {k: tf.gather(tf.gather(v, replica), tf.gather(indices, replica)[plan.n_epochs, m])
+                      for k, v in data.items()}
                 return m + 1, total + self._minibatch_stats(mb, clip, clip_vf, beta)[1]
 
             _, evaluation = tf.while_loop(lambda m, _: m < n_mb, eval_step, (tf.constant(0), evaluation))
             evaluation /= float(n_mb)
         final_kl = tf.constant(float("nan"))
         if sem.policy_loss == "kl_penalty":  # d of the adaptive rule: the updated policy against the old one
-            params_new, _ = self.model(obs[me])  # this rank's batch, averaged over ranks by the caller
-            final_kl = tf.reduce_mean(self.dist.kl(params_old[me], params_new))
+            params_new, _ = self.model(tf.gather(obs, replica))  # this rank's batch, averaged over ranks by the caller
+            final_kl = tf.reduce_mean(self.dist.kl(tf.gather(params_old, replica), params_new))
         return train, per_epoch, evaluation, steps, diagnostics, nonfinite, final_kl
