@@ -31,7 +31,8 @@ from typing import Any, Callable, Optional
 
 from comparisons.results import summarize_run
 from comparisons.suite import RunSpec
-from tfppo import ConfigError
+from tfppo import ConfigError, Semantics
+from tfppo.config import NetworkConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = {"ppo1": REPO_ROOT / "scripts" / "ppo1.py", "ppo2": REPO_ROOT / "scripts" / "ppo2.py"}
@@ -63,6 +64,13 @@ def validate_script_args(trainer: str, args: list[str]) -> Optional[str]:
     except ConfigError as exc:
         return str(exc)
     return None
+
+
+def run_semantics_and_network(run: RunSpec) -> tuple[Semantics, NetworkConfig]:
+    """The Semantics record and network the run's trainer builds from its flags (no TF)."""
+    module = script_module(run.variant.trainer)
+    config, semantics = module.build_config(module.parse_args(run.script_args("/nonexistent-log-dir")))
+    return semantics, config.network
 
 
 def mpirun_path() -> str:

@@ -16,6 +16,7 @@ from comparisons import stats, tables
 from comparisons.results import METRICS, load_tidy
 
 REPORT_DIR = "report"
+ABLATION_TITLE = "Which switch explains the gap"
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Analysis:
     scores: dict[str, dict[str, Any]] = field(default_factory=dict)
     effects: pd.DataFrame = field(default_factory=pd.DataFrame)
     anchors: pd.DataFrame = field(default_factory=pd.DataFrame)
+    idle_ablations: dict[str, list[str]] = field(default_factory=dict)  # env -> variants not run
 
 
 def suite_record(suite_dir: Path) -> dict[str, Any]:
@@ -57,7 +59,8 @@ def analyse(suite_dir: Path, settings: stats.BootstrapSettings) -> Analysis:
     per_variant = pd.concat([stats.per_variant(runs, curves, m, settings, thresholds) for m in METRICS],
                             ignore_index=True)
     pair_rows = pd.concat([stats.pairwise(runs, pairs, m, settings) for m in METRICS], ignore_index=True)
-    analysis = Analysis(suite_dir, header, runs, curves, data["diagnostics"], per_variant, pair_rows)
+    analysis = Analysis(suite_dir, header, runs, curves, data["diagnostics"], per_variant, pair_rows,
+                        idle_ablations=record.get("idle_ablations", {}))
     references = stats.load_references()
     for metric in METRICS:
         scores, envs_used = stats.normalized_scores(runs.dropna(subset=[metric]), metric, references)
@@ -153,12 +156,17 @@ def write_report(analysis: Analysis, figures: list[Path]) -> Path:
     sections += [(f"Across envs: normalised {m} (references: comparisons/references.yaml)",
                   tables.aggregate_table(a, m)) for m, a in analysis.aggregates.items()]
     if not analysis.effects.empty:
-        sections.append(("Which switch explains the gap", tables.ablation_table(analysis.effects)))
+        sections.append((ABLATION_TITLE, tables.ablation_table(analysis.effects)))
     if not analysis.anchors.empty:
         sections.append(("Against the published anchors (mean ± std over seeds; the anchor's ± as stated)",
                          tables.anchor_table(analysis.anchors)))
     for title, table in sections:
         lines += [f"## {title}", "", tables.to_markdown(table), ""]
+        if title == ABLATION_TITLE and analysis.idle_ablations:
+            lines += ["Not run, because their switch is idle on the env (no step of the run reads it, so the run "
+                      "would repeat its base bit for bit; `tfppo/switch_scope.py`): " +
+                      "; ".join(f"{env}: {', '.join(variants)}" for env, variants in analysis.idle_ablations.items())
+                      + ".", ""]
     lines += ["## Figures", ""]
     for png in (p for p in figures if p.suffix == ".png"):
         rel = png.relative_to(root)

@@ -149,7 +149,8 @@ class SuiteRunner:
         seeds = sorted(set(record.get("seeds", []) if record else []) | set(self.suite.seeds))
         launch.write_json(self.suite_dir / SUITE_JSON, {
             "fingerprint": fingerprint, "seeds": seeds, "definition": self.suite.definition(),
-            "pairs": self.suite.comparison_pairs(), "description": self.suite.description,
+            "pairs": self.suite.comparison_pairs(), "idle_ablations": self.suite.idle_ablations,
+            "description": self.suite.description,
             "source": str(self.suite.source) if self.suite.source else None})
         if self.suite.source is not None:
             (self.suite_dir / "suite.yaml").write_text(self.suite.source.read_text())
@@ -168,6 +169,8 @@ class SuiteRunner:
             todo = [r for r in runs if not self.is_finished(r)]
             counts = RunCounts(total=len(todo), skipped=len(runs) - len(todo))
             outcome = SuiteOutcome(self.suite_dir, counts)
+            for env_id, variants in self.suite.idle_ablations.items():
+                self.log(f"{self.suite.name}: {env_id}: not run, their switch is idle there: {', '.join(variants)}")
             if counts.skipped:
                 self.log(f"{self.suite.name}: {counts.skipped} of {len(runs)} runs already finished, "
                          f"{len(todo)} to run")

@@ -14,6 +14,7 @@ preset, each with that switch alone flipped (spec §10: one row, one effect).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -232,13 +233,39 @@ class Suite:
     envs_selected: Optional[tuple[str, ...]] = None  # run only these now (the definition keeps them all)
 
     def runs(self) -> list[RunSpec]:
-        """The grid, env-major then variant then seed (so early results cover every variant)."""
-        return [RunSpec(self.name, env_id, variant, seed, entry.budget, self.evaluation,
-                        dict(entry.flags.get(variant.trainer, {})), workers=entry.workers or variant.workers,
-                        num_envs=entry.num_envs or variant.num_envs)
-                for env_id, entry in self.envs.items() if self.envs_selected is None or env_id in self.envs_selected
+        """The grid, env-major then variant then seed (so early results cover every variant), without
+        the ablations whose switch is idle on the env (`idle_ablations`)."""
+        idle = self.idle_ablations
+        return [self.run_spec(env_id, variant, seed)
+                for env_id in self.envs if self.envs_selected is None or env_id in self.envs_selected
                 for seed in self.seeds
-                for variant in self.variants.values()]
+                for variant in self.variants.values() if variant.name not in idle.get(env_id, ())]
+
+    def run_spec(self, env_id: str, variant: Variant, seed: int) -> RunSpec:
+        entry = self.envs[env_id]
+        return RunSpec(self.name, env_id, variant, seed, entry.budget, self.evaluation,
+                       dict(entry.flags.get(variant.trainer, {})), workers=entry.workers or variant.workers,
+                       num_envs=entry.num_envs or variant.num_envs)
+
+    @functools.cached_property
+    def idle_ablations(self) -> dict[str, list[str]]:
+        """Per env, the ablation variants whose switch no step of their run reads there
+        (`tfppo.switch_scope`: e.g. ``clip_actions`` with Discrete actions). Such a run would repeat its
+        base's bit for bit, so it is not run; the report names these switches instead."""
+        from comparisons.launch import run_semantics_and_network
+        from tfppo.envs import probe_spaces
+        from tfppo.switch_scope import same_computation
+
+        ablations = [v for v in self.variants.values() if v.base is not None]
+        idle: dict[str, list[str]] = {}
+        for env_id in self.envs if ablations else ():
+            spaces = probe_spaces(env_id)
+            for variant in ablations:
+                semantics, network = run_semantics_and_network(self.run_spec(env_id, variant, 0))
+                base, _ = run_semantics_and_network(self.run_spec(env_id, self.variants[variant.base], 0))
+                if same_computation(semantics, base, *spaces, network):
+                    idle.setdefault(env_id, []).append(variant.name)
+        return idle
 
     def comparison_pairs(self) -> list[tuple[str, str]]:
         """Declared pairs, then every ablation variant against its base."""

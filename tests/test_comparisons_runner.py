@@ -53,6 +53,26 @@ def test_runs_every_run_once_and_skips_finished_ones(tmp_path, monkeypatch):
     assert set(ledger_counts(ledger).values()) == {1} and len(ledger_counts(ledger)) == 4
 
 
+def test_an_ablation_whose_switch_is_idle_on_the_env_is_not_run_and_the_report_says_so(tmp_path, monkeypatch):
+    """clip_actions cannot act with CartPole's Discrete actions; init can (tfppo/switch_scope.py)."""
+    from comparisons import report, stats
+
+    monkeypatch.setenv("FAKE_LEDGER", str(tmp_path / "ledger"))
+    ablations = "ablations:\n  - {base: ppo2, set: {clip_actions: false}}\n  - {base: ppo2, set: {init: normc}}\n"
+    runner, messages = make_runner(tmp_path, TINY_SUITE + ablations)
+    outcome = runner.run()
+    assert (outcome.counts.done, outcome.counts.failed) == (6, 0)  # ppo1, ppo2, ppo2+init: 2 seeds each
+    assert {line.split("/")[1] for line in ledger_counts(tmp_path / "ledger")} == {"ppo1", "ppo2", "ppo2+init"}
+    suite_dir = tmp_path / "out" / "tiny"
+    idle = json.loads((suite_dir / "suite.json").read_text())["idle_ablations"]
+    assert idle == {"CartPole-v1": ["ppo2+clip_actions"]}
+    assert "tiny: CartPole-v1: not run, their switch is idle there: ppo2+clip_actions" in messages
+    analysis = report.analyse(suite_dir, stats.BootstrapSettings(reps=200))
+    assert set(analysis.effects["switch"]) == {"init"}
+    text = report.write_report(analysis, []).read_text()
+    assert "idle on the env" in text and "CartPole-v1: ppo2+clip_actions." in text
+
+
 def test_a_failed_run_is_recorded_and_retried_once(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_FAIL_ONCE", "1")
     runner, messages = make_runner(tmp_path)

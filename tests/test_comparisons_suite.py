@@ -148,6 +148,19 @@ def test_set_ablations_flip_a_switch_the_presets_share():
     assert ("ppo2-vecnorm+vecnorm_reset", "ppo2-vecnorm") in suite.comparison_pairs()
 
 
+def test_ablations_of_switches_idle_on_an_env_leave_the_grid():
+    """Hand-derived: CartPole and LunarLander have Discrete actions (clip_actions idle) and Pendulum a
+    1-d Box; no env has 64 actions or action dims, the width of the last hidden layer (matching_fc idle)."""
+    suite = load_suite("ablation")
+    discrete = ["ppo2+matching_fc", "ppo2+clip_actions", "ppo1+matching_fc", "ppo1+clip_actions"]
+    assert suite.idle_ablations == {"CartPole-v1": discrete, "Pendulum-v1": ["ppo2+matching_fc", "ppo1+matching_fc"],
+                                    "LunarLander-v3": discrete}
+    runs = suite.runs()
+    assert len(runs) == 5 * (3 * len(suite.variants) - 10)
+    assert not any(run.variant.name in suite.idle_ablations[run.env] for run in runs)
+    assert load_suite("classic").idle_ablations == {}  # no ablations: nothing probed, nothing idle
+
+
 @pytest.mark.parametrize("entry, message", [
     ("{base: ppo2, towards: sb-ppo2, set: {policy_loss: kl_penalty}}", "give either towards"),
     ("{base: ppo2}", "give either towards"),

@@ -18,12 +18,12 @@ import numpy as np
 from tfppo import checkpoint, mpi
 from tfppo import log_keys as log_keys_module
 from tfppo.acting import PerRowGenerators, act, make_actor
-from tfppo.envs import EpisodeTracker, VecNormalize, check_spaces, make_vec_env, resolve_env, seed_vec_env
+from tfppo.envs import EpisodeTracker, VecNormalize, is_image_space, make_vec_env, probe_spaces, seed_vec_env
 from tfppo.errors import ConfigError
 from tfppo.evaluation import PeriodicEvaluator
 from tfppo.learner import Learner, MinibatchPlan
 from tfppo.logger import Logger
-from tfppo.policy import build_policy, is_image_space
+from tfppo.policy import build_policy
 from tfppo.rollout import Rollout, Runner
 from tfppo.running_stats import RunningMeanStd
 from tfppo.seeding import RunSeeds
@@ -32,16 +32,6 @@ from tfppo.semantics import Semantics, get_preset
 VEC_NORMALIZE_GAMMA = 0.99  # baselines.run / SB VecNormalize default (spec §5.4), independent of the algorithm's γ
 POLICY_OBS_MIN_STD = 0.1  # [B] σ = sqrt(max(sumsq/count − μ², 1e-2)) (spec §5.1)
 POLICY_OBS_PRIOR_COUNT = 1e-2  # [B] sum = 0, sumsq = count = 1e-2: prior mean 0, var 1, weight 1e-2
-
-
-def probe_spaces(env_id: str):
-    """Observation and action space of ``env_id`` from one throw-away instance (checked, one-line errors)."""
-    env = resolve_env(env_id)()
-    try:
-        check_spaces(env.observation_space, env.action_space)
-        return env.observation_space, env.action_space
-    finally:
-        env.close()
 
 
 def resolve_semantics(preset: str, semantics: Semantics | dict | None) -> Semantics:

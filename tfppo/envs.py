@@ -171,6 +171,21 @@ def _describe(space: Any) -> str:
     return f"{type(space).__name__}(shape={shape}, dtype={dtype})"
 
 
+def is_image_space(space: spaces.Space) -> bool:
+    """A 3-d uint8 Box: the policy reads it with the Nature CNN (spec §5.3)."""
+    return isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
+
+
+def probe_spaces(env_id: str) -> tuple[spaces.Space, spaces.Space]:
+    """Observation and action space of ``env_id`` from one throw-away instance (checked, one-line errors)."""
+    env = resolve_env(env_id)()
+    try:
+        check_spaces(env.observation_space, env.action_space)
+        return env.observation_space, env.action_space
+    finally:
+        env.close()
+
+
 def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
     """Refuse spaces the policies cannot handle, before any graph is built.
 

@@ -21,6 +21,8 @@ import tensorflow as tf
 
 from tfppo.config import NetworkConfig
 from tfppo.distributions import ActionDistribution, make_distribution
+from tfppo.envs import is_image_space
+from tfppo.switch_scope import NATURE_CNN_LATENT, tower_output_size
 
 POLICY_OBS_CLIP = 5.0  # [B] MlpPolicy: obz = clip((ob − μ)/σ, −5, 5) (spec §5.1)
 
@@ -41,10 +43,6 @@ class Normc(keras.initializers.Initializer):
 
     def get_config(self) -> dict:
         return {"std": self.std, "seed": self.seed}
-
-
-def is_image_space(space: gym.Space) -> bool:
-    return isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
 
 
 def observation_size(space: gym.Space) -> int:
@@ -86,7 +84,7 @@ class ActorCritic(keras.Model):
         self.vf_layers = [] if shared_towers or self.is_image else [
             self._dense(h, math.sqrt(2), network.activation, f"vf_fc{i}") for i, h in enumerate(hidden)
         ]
-        latent_size = hidden[-1] if hidden else 512  # MLP tower output, or the Nature-CNN's fc
+        latent_size = tower_output_size(observation_space, network)
         # [B] _matching_fc (spec §5.3): a latent already of the parameters' size is used as they are
         self.pi_head = None if matching_fc and latent_size == self.dist.head_size else \
             self._dense(self.dist.head_size, 0.01, None, "pi")
@@ -132,7 +130,7 @@ class ActorCritic(keras.Model):
             for i, (f, k, s) in enumerate(conv)
         ]
         layers.append(keras.layers.Flatten())
-        layers.append(self._dense(512, math.sqrt(2), "relu", "fc"))
+        layers.append(self._dense(NATURE_CNN_LATENT, math.sqrt(2), "relu", "fc"))
         return layers
 
     # -- forward ----------------------------------------------------------------
