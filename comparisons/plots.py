@@ -170,8 +170,10 @@ def diagnostics_plot(diagnostics: pd.DataFrame, runs: pd.DataFrame, env: str, he
     return save(fig, stem, header)
 
 
-def ablation_plot(effects: pd.DataFrame, metric: str, header: dict[str, Any], stem: Path) -> list[Path]:
-    """Each switch's effect alone (variant − base) with its 95% CI, sorted, one panel per env × base."""
+def ablation_plot(effects: pd.DataFrame, metric: str, header: dict[str, Any], stem: Path,
+                  gaps: pd.DataFrame | None = None) -> list[Path]:
+    """Each switch's effect alone (variant − base) with its 95% CI, sorted, one panel per env × base; with
+    ``gaps`` (`stats.full_gaps`) a dashed line at the whole gap from that base, the scale a switch is read on."""
     rows = effects[effects["metric"] == metric]
     panels = list(rows.groupby(["env", "b"], sort=False))
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.6 * max(1, len(panels)), 0.6 + 0.32 * max(
@@ -184,6 +186,12 @@ def ablation_plot(effects: pd.DataFrame, metric: str, header: dict[str, Any], st
         ax.errorbar(g["difference"], y, xerr=err, fmt="none", ecolor="grey", capsize=2)
         ax.scatter(g["difference"], y, c=np.where(significant, "tab:red", "tab:blue"), zorder=3, s=18)
         ax.axvline(0.0, color="black", linewidth=0.8)
+        if gaps is not None:
+            for gap in gaps[(gaps["env"] == env) & (gaps["metric"] == metric) & (gaps["base"] == base)].itertuples():
+                ax.axvline(gap.gap, color="tab:green", linestyle="--", linewidth=1.0,
+                           label=f"whole gap: {gap.other} − {base}")
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7, loc="lower right")
         ax.set_yticks(y, g["switch"], fontsize=8)
         ax.set_title(f"{env}: from {base}", fontsize=9)
         ax.set_xlabel(f"Δ {metric} (switch alone − base)")

@@ -135,7 +135,8 @@ def write_figures(analysis: Analysis, settings: stats.BootstrapSettings) -> list
             taus, profiles, cis = stats.performance_profiles(analysis.scores[metric]["scores"], settings)
             written += plots.profiles_plot(taus, profiles, cis, metric, header, out / f"profiles_{metric}")
         if not analysis.effects.empty:
-            written += plots.ablation_plot(analysis.effects, metric, header, out / f"ablation_{metric}")
+            written += plots.ablation_plot(analysis.effects, metric, header, out / f"ablation_{metric}",
+                                           stats.full_gaps(analysis.pairs, analysis.effects))
     for env in dict.fromkeys(analysis.runs["env"]):
         written += plots.diagnostics_plot(analysis.diagnostics, analysis.runs, env, header,
                                           out / f"diagnostics_{_slug(env)}")

@@ -303,3 +303,22 @@ def ablation_effects(pair_table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFra
     effects = pair_table[pair_table["a"].isin(switches)].copy()
     effects["switch"] = effects["a"].map(switches)
     return effects.sort_values(["metric", "env", "difference"])
+
+
+def full_gaps(pair_table: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
+    """For each (env, metric, base) of the ablation effects, the declared pair's difference seen from that
+    base (other − base): the whole gap the base's single switches are to explain. A declared pair is one
+    whose first variant is not an ablation; ``(ppo1, ppo2)`` gives ppo1 − ppo2 from ppo2 and its negative
+    from ppo1."""
+    if effects.empty:
+        return pd.DataFrame(columns=["env", "metric", "base", "other", "gap"])
+    declared = pair_table[~pair_table["a"].isin(set(effects["a"]))]
+    rows = []
+    for (env, metric, base), _ in effects.groupby(["env", "metric", "b"], sort=False):
+        here = declared[(declared["env"] == env) & (declared["metric"] == metric)]
+        for pair in here.itertuples():
+            if base in (pair.a, pair.b):
+                other, sign = (pair.a, 1.0) if pair.b == base else (pair.b, -1.0)
+                rows.append({"env": env, "metric": metric, "base": base, "other": other,
+                             "gap": sign * pair.difference})
+    return pd.DataFrame(rows, columns=["env", "metric", "base", "other", "gap"])

@@ -143,8 +143,23 @@ def test_learning_curve_and_ablation_figures_are_written(tmp_path):
     assert [p.suffix for p in paths] == [".png", ".svg"]
     assert all(p.stat().st_size > 5000 for p in paths)
     effects = stats.pairwise(runs, [("ppo1", "ppo2")], "eval_return", FAST).assign(switch="init")
-    paths = plots.ablation_plot(effects, "eval_return", HEADER, tmp_path / "ablation")
+    gaps = pd.DataFrame({"env": effects["env"], "metric": "eval_return", "base": "ppo2", "other": "ppo1",
+                         "gap": effects["difference"]})
+    paths = plots.ablation_plot(effects, "eval_return", HEADER, tmp_path / "ablation", gaps)
     assert all(p.stat().st_size > 5000 for p in paths)
+
+
+def test_full_gap_is_the_declared_pair_seen_from_each_ablation_base():
+    pairs = pd.DataFrame([
+        {"env": "E", "metric": "m", "a": "ppo1", "b": "ppo2", "difference": 10.0},
+        {"env": "E", "metric": "m", "a": "ppo2+x", "b": "ppo2", "difference": 3.0},
+        {"env": "E", "metric": "m", "a": "ppo1+y", "b": "ppo1", "difference": -4.0},
+        {"env": "F", "metric": "m", "a": "ppo1", "b": "ppo2", "difference": 7.0},  # no ablation on F
+    ])
+    runs = pd.DataFrame({"variant": ["ppo2+x", "ppo1+y", "ppo1"], "switch": ["x", "y", None]})
+    gaps = stats.full_gaps(pairs, stats.ablation_effects(pairs, runs))
+    got = {(r.env, r.base): (r.other, r.gap) for r in gaps.itertuples()}
+    assert got == {("E", "ppo2"): ("ppo1", 10.0), ("E", "ppo1"): ("ppo2", -10.0)}
 
 
 def test_anchor_comparison_says_where_each_mean_lands():
