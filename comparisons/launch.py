@@ -32,7 +32,7 @@ from typing import Any, Callable, Optional
 from comparisons.results import summarize_run
 from comparisons.suite import RunSpec
 from tfppo import ConfigError, Semantics
-from tfppo.config import NetworkConfig
+from tfppo.config import PPO1Config, PPO2Config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = {"ppo1": REPO_ROOT / "scripts" / "ppo1.py", "ppo2": REPO_ROOT / "scripts" / "ppo2.py"}
@@ -66,11 +66,11 @@ def validate_script_args(trainer: str, args: list[str]) -> Optional[str]:
     return None
 
 
-def run_semantics_and_network(run: RunSpec) -> tuple[Semantics, NetworkConfig]:
-    """The Semantics record and network the run's trainer builds from its flags (no TF)."""
+def run_semantics_and_config(run: RunSpec) -> tuple[Semantics, PPO1Config | PPO2Config]:
+    """The Semantics record and config the run's trainer builds from its flags (no TF)."""
     module = script_module(run.variant.trainer)
     config, semantics = module.build_config(module.parse_args(run.script_args("/nonexistent-log-dir")))
-    return semantics, config.network
+    return semantics, config
 
 
 def mpirun_path() -> str:

@@ -252,7 +252,7 @@ class Suite:
         """Per env, the ablation variants whose switch no step of their run reads there
         (`tfppo.switch_scope`: e.g. ``clip_actions`` with Discrete actions). Such a run would repeat its
         base's bit for bit, so it is not run; the report names these switches instead."""
-        from comparisons.launch import run_semantics_and_network
+        from comparisons.launch import run_semantics_and_config
         from tfppo.envs import probe_spaces
         from tfppo.switch_scope import same_computation
 
@@ -261,9 +261,9 @@ class Suite:
         for env_id in self.envs if ablations else ():
             spaces = probe_spaces(env_id)
             for variant in ablations:
-                semantics, network = run_semantics_and_network(self.run_spec(env_id, variant, 0))
-                base, _ = run_semantics_and_network(self.run_spec(env_id, self.variants[variant.base], 0))
-                if same_computation(semantics, base, *spaces, network):
+                semantics, config = run_semantics_and_config(self.run_spec(env_id, variant, 0))
+                base, _ = run_semantics_and_config(self.run_spec(env_id, self.variants[variant.base], 0))
+                if same_computation(semantics, base, *spaces, config):
                     idle.setdefault(env_id, []).append(variant.name)
         return idle
 
