@@ -1,18 +1,18 @@
-"""Which `Semantics` switches can act on a run, given its spaces and network.
+"""Which `Semantics` switches can act on a run, given its spaces and config.
 
 Some switches only exist for some runs: action clipping needs Box actions (row 18), Baselines'
 ``_matching_fc`` needs a latent as wide as the action parameters (spec §5.3), the VecNormalize reset
-rule needs VecNormalize (spec §5.4), and PPO2 reads its timestep counter only through annealed schedules
-(row 10). Two records that differ only in switches idle for a run make the
-same computation bit for bit, so a comparison suite skips an ablation whose switch is idle on an env
-and says so, instead of spending a run on repeating its base. NumPy + gymnasium only (no TF), so the
-runner can decide before it starts anything.
+rule needs VecNormalize (spec §5.4), and PPO2 reads its timestep counter only through annealed
+schedules (row 10). Two records that differ only in switches idle for a run make the same computation
+bit for bit, so a comparison suite skips an ablation whose switch is idle on an env and says so,
+instead of spending a run on repeating its base. NumPy + gymnasium only (no TF), so the runner can
+decide before it starts anything.
 """
 from __future__ import annotations
 
 from gymnasium import spaces
 
-from tfppo.config import PPO1Config, PPO2Config
+from tfppo.config import NetworkConfig, PPO1Config, PPO2Config
 from tfppo.envs import is_image_space
 from tfppo.semantics import Semantics
 
