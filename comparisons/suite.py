@@ -260,10 +260,11 @@ class Suite:
         idle: dict[str, list[str]] = {}
         for env_id in self.envs if ablations else ():
             spaces = probe_spaces(env_id)
+            bases = {name: run_semantics_and_config(self.run_spec(env_id, self.variants[name], 0))[0]
+                     for name in dict.fromkeys(v.base for v in ablations)}
             for variant in ablations:
                 semantics, config = run_semantics_and_config(self.run_spec(env_id, variant, 0))
-                base, _ = run_semantics_and_config(self.run_spec(env_id, self.variants[variant.base], 0))
-                if same_computation(semantics, base, *spaces, config):
+                if same_computation(semantics, bases[variant.base], *spaces, config):
                     idle.setdefault(env_id, []).append(variant.name)
         return idle
 
