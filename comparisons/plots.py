@@ -170,30 +170,55 @@ def diagnostics_plot(diagnostics: pd.DataFrame, runs: pd.DataFrame, env: str, he
     return save(fig, stem, header)
 
 
+AblationCells = dict[tuple[str, str], pd.DataFrame]
+
+
+def ablation_grid(effects: pd.DataFrame, metric: str) -> tuple[list[str], list[str], AblationCells]:
+    """The ablation figure's layout: one row per env, one column per base (in order of first appearance), and
+    each (env, base) cell's effects sorted by size. A base ablated on one env only (``ppo2-vecnorm``) leaves the
+    other rows' cell empty rather than shifting the columns, so a column always reads as one base."""
+    rows = effects[effects["metric"] == metric]
+    envs = list(dict.fromkeys(rows["env"]))
+    bases = list(dict.fromkeys(rows["b"]))
+    cells = {key: g.sort_values("difference") for key, g in rows.groupby(["env", "b"], sort=False)}
+    return envs, bases, cells
+
+
 def ablation_plot(effects: pd.DataFrame, metric: str, header: dict[str, Any], stem: Path,
                   gaps: pd.DataFrame | None = None) -> list[Path]:
-    """Each switch's effect alone (variant − base) with its 95% CI, sorted, one panel per env × base; with
-    ``gaps`` (`stats.full_gaps`) a dashed line at the whole gap from that base, the scale a switch is read on."""
-    rows = effects[effects["metric"] == metric]
-    panels = list(rows.groupby(["env", "b"], sort=False))
-    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.6 * max(1, len(panels)), 0.6 + 0.32 * max(
-        (len(g) for _, g in panels), default=1)), squeeze=False)
-    for ax, ((env, base), g) in zip(axes[0], panels):
-        g = g.sort_values("difference")
+    """Write the ablation figure (`ablation_figure`) with the suite's header."""
+    return save(ablation_figure(effects, metric, gaps), stem, header)
+
+
+def ablation_figure(effects: pd.DataFrame, metric: str, gaps: pd.DataFrame | None = None) -> plt.Figure:
+    """Each switch's effect alone (variant − base) with its 95% CI, sorted, in an env × base grid
+    (`ablation_grid`); with ``gaps`` (`stats.full_gaps`) a dashed line at the whole gap from that base, the scale a
+    switch is read on, named in the panel's title rather than in a legend that could cover a point."""
+    envs, bases, cells = ablation_grid(effects, metric)
+    row_heights = [0.9 + 0.3 * max((len(cells[env, b]) for b in bases if (env, b) in cells), default=1)
+                   for env in envs] or [1.0]
+    fig, axes = plt.subplots(max(1, len(envs)), max(1, len(bases)), squeeze=False, layout="constrained",
+                             figsize=(4.4 * max(1, len(bases)), sum(row_heights)),
+                             gridspec_kw={"height_ratios": row_heights})
+    for (i, env), (j, base) in ((r, c) for r in enumerate(envs) for c in enumerate(bases)):
+        ax = axes[i, j]
+        if (env, base) not in cells:
+            ax.set_axis_off()
+            continue
+        g = cells[env, base]
         y = np.arange(len(g))
         err = np.stack([g["difference"] - g["difference_low"], g["difference_high"] - g["difference"]])
         significant = g["welch_p_holm"].fillna(1.0) < 0.05
         ax.errorbar(g["difference"], y, xerr=err, fmt="none", ecolor="grey", capsize=2)
         ax.scatter(g["difference"], y, c=np.where(significant, "tab:red", "tab:blue"), zorder=3, s=18)
         ax.axvline(0.0, color="black", linewidth=0.8)
+        title = f"{env}: from {base}"
         if gaps is not None:
             for gap in gaps[(gaps["env"] == env) & (gaps["metric"] == metric) & (gaps["base"] == base)].itertuples():
-                ax.axvline(gap.gap, color="tab:green", linestyle="--", linewidth=1.0,
-                           label=f"whole gap: {gap.other} − {base}")
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=7, loc="lower right")
+                ax.axvline(gap.gap, color="tab:green", linestyle="--", linewidth=1.0)
+                title += f"\ndashed: whole gap {gap.other} − {base} = {gap.gap:+.1f}"
         ax.set_yticks(y, g["switch"], fontsize=8)
-        ax.set_title(f"{env}: from {base}", fontsize=9)
-        ax.set_xlabel(f"Δ {metric} (switch alone − base)")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(f"Δ {metric} (switch alone − base)", fontsize=8)
         ax.grid(alpha=0.3, axis="x")
-    return save(fig, stem, header)
+    return fig

@@ -149,6 +149,50 @@ def test_learning_curve_and_ablation_figures_are_written(tmp_path):
     assert all(p.stat().st_size > 5000 for p in paths)
 
 
+def _effect_rows(cells: dict[tuple[str, str], list[tuple[str, float]]]) -> pd.DataFrame:
+    return pd.DataFrame([{"env": env, "metric": "m", "a": f"{base}+{switch}", "b": base, "switch": switch,
+                          "difference": d, "difference_low": d - 1.0, "difference_high": d + 1.0,
+                          "welch_p_holm": 0.5}
+                         for (env, base), effects in cells.items() for switch, d in effects])
+
+
+def test_ablation_grid_is_env_rows_by_base_columns_with_empty_cells_kept():
+    from comparisons import plots
+
+    effects = _effect_rows({("E", "ppo2"): [("a", 3.0), ("b", -2.0)], ("E", "ppo1"): [("c", 1.0)],
+                            ("E", "ppo2-vecnorm"): [("vecnorm_reset", 0.5)],
+                            ("F", "ppo2"): [("a", 0.0)], ("F", "ppo1"): [("c", -1.0)]})
+    envs, bases, cells = plots.ablation_grid(effects, "m")
+    assert envs == ["E", "F"]
+    assert bases == ["ppo2", "ppo1", "ppo2-vecnorm"]
+    assert ("F", "ppo2-vecnorm") not in cells
+    assert cells["E", "ppo2"]["switch"].tolist() == ["b", "a"]  # sorted by effect, smallest at the bottom
+
+
+def test_ablation_figure_keeps_long_switch_names_off_the_neighbouring_panel():
+    from comparisons import plots
+
+    long_names = [(name, float(k)) for k, name in enumerate(["value_loss", "timestep_counting", "shared_towers"])]
+    effects = _effect_rows({("E", "ppo2"): long_names, ("E", "ppo1"): long_names, ("F", "ppo2"): long_names,
+                            ("F", "ppo1"): long_names, ("E", "ppo2-vecnorm"): [("vecnorm_reset", 0.5)]})
+    gaps = pd.DataFrame([{"env": "E", "metric": "m", "base": "ppo2", "other": "ppo1", "gap": 2.5}])
+    fig = plots.ablation_figure(effects, "m", gaps)
+    renderer = fig.canvas.get_renderer()
+    fig.canvas.draw()
+    grid = fig.axes[0].get_gridspec()
+    assert (grid.nrows, grid.ncols) == (2, 3)
+    visible = [ax for ax in fig.axes if ax.axison]
+    assert len(visible) == 5  # (F, ppo2-vecnorm) is blank
+    for left, right in zip(fig.axes[:-1], fig.axes[1:]):
+        same_row = left.get_subplotspec().rowspan == right.get_subplotspec().rowspan
+        if same_row and left.axison and right.axison:
+            labels = right.get_tightbbox(renderer)  # the right panel with its y tick labels
+            assert labels.x0 >= left.get_window_extent(renderer).x1
+    assert "whole gap ppo1 − ppo2 = +2.5" in fig.axes[0].get_title()
+    assert not any(ax.get_legend() for ax in fig.axes)  # nothing drawn over the points
+    plots.plt.close(fig)
+
+
 def test_full_gap_is_the_declared_pair_seen_from_each_ablation_base():
     pairs = pd.DataFrame([
         {"env": "E", "metric": "m", "a": "ppo1", "b": "ppo2", "difference": 10.0},
