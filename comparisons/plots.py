@@ -19,7 +19,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import scipy.stats  # noqa: E402
 
 from comparisons.results import DIAGNOSTICS  # noqa: E402
 from comparisons.stats import BootstrapSettings  # noqa: E402
@@ -50,12 +49,12 @@ def _colors(names: list[str]) -> dict[str, Any]:
 
 def iqm_band(matrix: np.ndarray, settings: BootstrapSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """IQM over runs at every grid point, with a stratified-bootstrap CI (rliable, runs resampled)."""
-    from comparisons.stats import _rliable
+    from comparisons.stats import _rliable, iqm
 
     library, _ = _rliable()
 
     def per_point(m: np.ndarray) -> np.ndarray:
-        return scipy.stats.trim_mean(m, proportiontocut=0.25, axis=0)
+        return iqm(m, axis=0)
 
     with settings.seeded() as rng:
         point, ci = library.get_interval_estimates({"x": matrix}, per_point, reps=settings.reps,

@@ -63,9 +63,25 @@ def _rliable():
     return library, metrics
 
 
-def iqm(scores: np.ndarray) -> float:
-    """Interquartile mean (25% trimmed mean over all entries), rliable's aggregate."""
-    return float(_rliable()[1].aggregate_iqm(np.asarray(scores, dtype=float)))
+def iqm(scores: np.ndarray, axis: int | None = None) -> float | np.ndarray:
+    """Interquartile mean (25% trimmed mean, over all entries or along ``axis``): rliable's ``aggregate_iqm``,
+    which is scipy's ``trim_mean``, computed here by the same partition and slice. It runs once per bootstrap
+    resample, and scipy's argument handling costs ~0.5 ms a call, most of a 175-run report's time; this gives
+    the same number to the last bit (tested against rliable and scipy), so published CIs do not move."""
+    values = np.asarray(scores, dtype=float)
+    if axis is None:
+        values, axis = values.ravel(), 0
+    n = values.shape[axis]
+    cut = int(0.25 * n)
+    middle = np.take(np.partition(values, (cut, n - cut - 1), axis=axis), np.arange(cut, n - cut), axis=axis)
+    result = np.where(np.isnan(values).any(axis=axis), np.nan, np.mean(middle, axis=axis))  # NaN propagates
+    return float(result) if np.ndim(result) == 0 else result
+
+
+def score_distribution(scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    """Fraction of all entries above each τ: rliable's ``score_distributions`` (an ``np.vectorize`` over τ, one
+    Python call per τ per resample) as one comparison; counts of 0/1 are exact, so the numbers are identical."""
+    return (np.ravel(scores)[:, None] > np.asarray(taus)[None, :]).mean(axis=0)
 
 
 def interval(scores: np.ndarray, func: Callable[[np.ndarray], float], settings: BootstrapSettings
@@ -94,10 +110,15 @@ def two_sample_interval(a: np.ndarray, b: np.ndarray, func: Callable[[np.ndarray
 
 
 def probability_of_improvement(a: np.ndarray, b: np.ndarray) -> float:
-    """P(a > b) + ½P(a = b) averaged over tasks (rliable: Mann-Whitney U / (n_a n_b))."""
+    """P(a > b) + ½P(a = b) averaged over tasks: rliable's ``probability_of_improvement`` (Mann-Whitney U /
+    (n_a n_b) per task), with U counted directly over all (a, b) pairs. It runs once per bootstrap resample, where
+    ``scipy.stats.mannwhitneyu`` spends ~2 ms a call on argument handling; U from midranks is this pair count,
+    so the number is the same to the last bit (tested against rliable)."""
     a2 = np.asarray(a, dtype=float).reshape(len(a), -1)
     b2 = np.asarray(b, dtype=float).reshape(len(b), -1)
-    return float(_rliable()[1].probability_of_improvement(a2, b2))
+    x, y = a2[:, None, :], b2[None, :, :]
+    u = (x > y).sum(axis=(0, 1)) + 0.5 * (x == y).sum(axis=(0, 1))
+    return float(np.mean(u / (len(a2) * len(b2))))
 
 
 def welch_p(a: np.ndarray, b: np.ndarray) -> float:
@@ -269,7 +290,7 @@ def aggregate(scores: dict[str, np.ndarray], settings: BootstrapSettings) -> pd.
     names = ["IQM", "mean", "median", "optimality_gap"]
 
     def func(m):
-        return np.array([metrics.aggregate_iqm(m), metrics.aggregate_mean(m), metrics.aggregate_median(m),
+        return np.array([iqm(m), metrics.aggregate_mean(m), metrics.aggregate_median(m),
                          metrics.aggregate_optimality_gap(m)])
 
     with settings.seeded() as rng:
@@ -290,7 +311,8 @@ def performance_profiles(scores: dict[str, np.ndarray], settings: BootstrapSetti
     high = max(1.0, max(float(np.nanmax(s)) for s in scores.values()))
     taus = np.linspace(0.0, high, points)
     with settings.seeded():
-        profiles, cis = library.create_performance_profile(scores, taus, reps=settings.reps,
+        profiles, cis = library.create_performance_profile(scores, taus, custom_profile_func=score_distribution,
+                                                           reps=settings.reps,
                                                            confidence_interval_size=settings.confidence)
     return taus, profiles, cis
 

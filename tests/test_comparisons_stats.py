@@ -40,6 +40,35 @@ def test_welch_p_matches_the_hand_computed_statistic():
     assert math.isnan(stats.welch_p([1.0] * 3, [2.0] * 3))
 
 
+def test_fast_statistics_equal_rlibles_to_the_last_bit():
+    """iqm and probability_of_improvement replace rliable's per-resample calls; the published numbers must not move."""
+    from rliable import metrics
+
+    rng = np.random.default_rng(0)
+    for n_a, n_b, tasks in [(5, 5, 1), (10, 7, 1), (3, 4, 3), (8, 8, 2)]:
+        for draw in (lambda n: rng.normal(size=(n, tasks)) * 300,  # continuous returns
+                     lambda n: rng.choice([500.0, 500.0, 480.0, 9.5], size=(n, tasks))):  # CartPole-like ties
+            a, b = draw(n_a), draw(n_b)
+            assert stats.iqm(a) == metrics.aggregate_iqm(a)
+            assert stats.probability_of_improvement(a, b) == metrics.probability_of_improvement(a, b)
+            assert stats.probability_of_improvement(a, a) == metrics.probability_of_improvement(a, a) == 0.5
+    values = rng.normal(size=10)
+    assert stats.interval(values, stats.iqm, FAST) == stats.interval(values, metrics.aggregate_iqm, FAST)
+    curves = rng.normal(size=(7, 50))
+    curves[2, 3] = np.nan
+    expected = scipy.stats.trim_mean(curves, 0.25, axis=0)  # the learning-curve band's statistic
+    np.testing.assert_array_equal(stats.iqm(curves, axis=0), expected)
+    assert math.isnan(stats.iqm(curves))
+
+
+def test_performance_profile_statistic_equals_rlibles_score_distributions():
+    from rliable import library
+
+    scores = np.random.default_rng(1).choice([0.0, 0.5, 0.5, 1.0, 1.3], size=(9, 3))
+    taus = np.linspace(0.0, 1.5, 31)  # includes 0.5 and 1.0 exactly: ties with the scores must count as "not above"
+    np.testing.assert_array_equal(stats.score_distribution(scores, taus), library.score_distributions(scores, taus))
+
+
 def test_probability_of_improvement_counts_pairs():
     # a > b in 5 of 9 pairs, 2 ties count half: (5 + 1) / 9
     assert stats.probability_of_improvement(np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 0.0])) \
