@@ -159,7 +159,8 @@ def diagnostics_plot(diagnostics: pd.DataFrame, runs: pd.DataFrame, env: str, he
     for ax, name in zip(axes.flat, DIAGNOSTICS):
         for (variant, _), run in data.groupby(["variant", "seed"]):
             if run[name].notna().any():
-                ax.plot(run["timesteps"], run[name], color=colors[variant], alpha=0.6, linewidth=0.8)
+                # rasterized: hundreds of runs × updates as SVG paths made a 2 MB file; the PNG is unchanged
+                ax.plot(run["timesteps"], run[name], color=colors[variant], alpha=0.6, linewidth=0.8, rasterized=True)
         ax.set_title(name + (" (PPO2 ½·clipped, PPO1 MSE)" if name == "value_loss" else ""), fontsize=9)
         ax.set_xlabel("env steps")
         ax.grid(alpha=0.3)

@@ -9,6 +9,9 @@ Three tables, saved under ``<suite dir>/tidy/`` as CSV (and Parquet when pyarrow
 every later stage (stats, tables, plots, report) can be redone from them without the run
 directories: ``runs`` (one row per finished run), ``curves`` (one row per logged point, both
 metrics) and ``diagnostics`` (per-update approxkl, clipfrac, entropy, explained variance, value loss).
+``runs.csv`` stays plain text to be read by eye; the two long tables are gzipped CSV
+(``curves.csv.gz``, ``diagnostics.csv.gz``; pandas reads them as they are): their rows repeat the run's
+keys, so gzip makes them 3-5x smaller, which keeps committed suites well under the 50 MB budget.
 """
 from __future__ import annotations
 
@@ -25,6 +28,10 @@ if TYPE_CHECKING:
 TIDY_DIR = "tidy"
 METRICS = ("train_return", "eval_return")
 RUN_KEYS = ["env", "variant", "backend", "preset", "seed"]
+TIDY_TABLES = ("runs", "curves", "diagnostics")
+GZIPPED_TABLES = ("curves", "diagnostics")
+# mtime 0: the same table gives the same bytes, so republishing an unchanged suite changes no file in git.
+GZIP = {"method": "gzip", "mtime": 0}
 # The trainers' log keys for one quantity, in order of preference (PPO2 / PPO1 / Baselines-style keys).
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "timesteps": ("total_timesteps", "EnvStepsSoFar", "misc/total_timesteps"),
@@ -133,11 +140,26 @@ def collect(suite_dir: Path) -> dict[str, pd.DataFrame]:
     }
 
 
+def tidy_file(tidy: Path, name: str) -> Path:
+    """Where table ``name`` is written under ``tidy``."""
+    return tidy / (f"{name}.csv.gz" if name in GZIPPED_TABLES else f"{name}.csv")
+
+
+def read_tidy(tidy: Path, name: str) -> pd.DataFrame:
+    """Table ``name``, also from a tidy/ directory written before the long tables were gzipped (plain CSV)."""
+    path = tidy_file(tidy, name)
+    return pd.read_csv(path if path.exists() else tidy / f"{name}.csv")
+
+
+def _has_tidy(tidy: Path, name: str) -> bool:
+    return tidy_file(tidy, name).exists() or (tidy / f"{name}.csv").exists()
+
+
 def _existing_tidy(suite_dir: Path) -> dict[str, pd.DataFrame] | None:
     tidy = suite_dir / TIDY_DIR
-    if not (tidy / "curves.csv").exists():
+    if not _has_tidy(tidy, "curves"):
         return None
-    return {name: pd.read_csv(tidy / f"{name}.csv") for name in ("curves", "diagnostics")}
+    return {name: read_tidy(tidy, name) for name in GZIPPED_TABLES}
 
 
 def _keys_first(frame: pd.DataFrame) -> pd.DataFrame:
@@ -145,13 +167,16 @@ def _keys_first(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def save_tidy(tables: dict[str, pd.DataFrame], suite_dir: Path) -> Path:
-    """CSV always, Parquet as well when pyarrow is installed."""
+    """CSV always (the long tables gzipped, replacing any plain copy), Parquet as well when pyarrow is installed."""
     out = Path(suite_dir) / TIDY_DIR
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
-        tmp = out / f".{name}.csv.tmp"
-        frame.to_csv(tmp, index=False)
-        tmp.replace(out / f"{name}.csv")
+        target = tidy_file(out, name)
+        tmp = out / f".{target.name}.tmp"
+        frame.to_csv(tmp, index=False, compression=GZIP if name in GZIPPED_TABLES else None)
+        tmp.replace(target)
+        if target.name != f"{name}.csv":
+            (out / f"{name}.csv").unlink(missing_ok=True)
         try:
             frame.to_parquet(out / f"{name}.parquet", index=False)
         except ImportError:
@@ -169,9 +194,9 @@ def load_tidy(suite_dir: Path) -> dict[str, pd.DataFrame]:
         save_tidy(tables, suite_dir)
         return tables
     tidy = suite_dir / TIDY_DIR
-    if not (tidy / "runs.csv").exists():
+    if not _has_tidy(tidy, "runs"):
         raise FileNotFoundError(f"{suite_dir}: neither finished run directories nor {TIDY_DIR}/runs.csv")
-    return {name: pd.read_csv(tidy / f"{name}.csv") for name in ("runs", "curves", "diagnostics")}
+    return {name: read_tidy(tidy, name) for name in TIDY_TABLES}
 
 
 PUBLISHED_RUN_FILES = ("summary.json", "versions.json", "config.json", "semantics.json")

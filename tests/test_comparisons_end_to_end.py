@@ -56,6 +56,8 @@ def test_smoke_suite_end_to_end_and_report_from_tidy_csvs(tmp_path, repo_root, s
     assert len(list(published.glob("CartPole-v1/*/seed-*/summary.json"))) == 6
     pd.testing.assert_frame_equal(pd.read_csv(published / "report" / "tables" / "pairwise.csv"), pairwise)
     assert (published / "REPORT.md").exists()
+    tidy_files = {p.name for p in (published / "tidy").glob("*.csv*")}
+    assert tidy_files == {"runs.csv", "curves.csv.gz", "diagnostics.csv.gz"}
     shutil.rmtree(published / "report")
     again = subprocess.run([*compare, "table", str(published), "--reps", "500"], capture_output=True, text=True,
                            env=subprocess_env, timeout=600)
@@ -74,7 +76,7 @@ def test_smoke_suite_end_to_end_and_report_from_tidy_csvs(tmp_path, repo_root, s
                            text=True, env=subprocess_env, timeout=600)
     assert merge.returncode == 0, merge.stderr[-2000:]
     keys = ["env", "variant", "seed", "metric", "timesteps"]
-    merged = pd.read_csv(merged_dir / "tidy" / "curves.csv").sort_values(keys).reset_index(drop=True)
-    original = pd.read_csv(suite_dir / "tidy" / "curves.csv").sort_values(keys).reset_index(drop=True)
+    merged = pd.read_csv(merged_dir / "tidy" / "curves.csv.gz").sort_values(keys).reset_index(drop=True)
+    original = pd.read_csv(suite_dir / "tidy" / "curves.csv.gz").sort_values(keys).reset_index(drop=True)
     pd.testing.assert_frame_equal(merged[keys + ["value"]], original[keys + ["value"]])
     pd.testing.assert_frame_equal(pd.read_csv(merged_dir / "report" / "tables" / "pairwise.csv"), pairwise)

@@ -253,3 +253,32 @@ def test_git_commit_is_read_per_run_not_once_per_runner(tmp_path, monkeypatch):
         monkeypatch.setattr(launch, "REPO_ROOT", repo)
         assert launch.versions()["git_commit"] == commits[-1]
     assert commits[0] != commits[1]
+
+
+def test_tidy_long_tables_are_gzipped_byte_stable_and_plain_csv_is_still_read(tmp_path):
+    import pandas as pd
+
+    from comparisons.results import load_tidy, save_tidy
+
+    keys = {"env": "CartPole-v1", "variant": "ppo2", "backend": "ppo2", "preset": "baselines-ppo2", "seed": 0}
+    tables = {"runs": pd.DataFrame([{**keys, "train_return": 500.0}]),
+              "curves": pd.DataFrame([{**keys, "timesteps": t, "metric": "train_return", "value": t / 10}
+                                      for t in range(0, 5000, 100)]),
+              "diagnostics": pd.DataFrame([{**keys, "timesteps": t, "approxkl": 1e-3 * t} for t in range(50)])}
+    tidy = save_tidy(tables, tmp_path / "a")
+    assert sorted(p.name for p in tidy.iterdir()) == ["curves.csv.gz", "diagnostics.csv.gz", "runs.csv"]
+    first = (tidy / "curves.csv.gz").read_bytes()
+    assert first[:2] == b"\x1f\x8b"  # gzip
+    save_tidy(tables, tmp_path / "a")
+    assert (tidy / "curves.csv.gz").read_bytes() == first  # republishing the same suite changes no file
+    for name, frame in load_tidy(tmp_path / "a").items():
+        pd.testing.assert_frame_equal(frame, tables[name])
+
+    legacy = tmp_path / "b" / "tidy"  # written before the long tables were gzipped
+    legacy.mkdir(parents=True)
+    for name, frame in tables.items():
+        frame.to_csv(legacy / f"{name}.csv", index=False)
+    for name, frame in load_tidy(tmp_path / "b").items():
+        pd.testing.assert_frame_equal(frame, tables[name])
+    save_tidy(tables, tmp_path / "b")
+    assert sorted(p.name for p in legacy.iterdir()) == ["curves.csv.gz", "diagnostics.csv.gz", "runs.csv"]
