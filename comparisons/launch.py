@@ -32,6 +32,7 @@ from typing import Any, Callable, Optional
 from comparisons.results import summarize_run
 from comparisons.suite import RunSpec
 from tfppo import ConfigError, Semantics
+from tfppo.atomic import write_json
 from tfppo.config import PPO1Config, PPO2Config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -127,13 +128,6 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (commit + ("-dirty" if dirty else "")) if commit else "unknown"
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Atomic: a reader (or a crash) sees the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> Any:

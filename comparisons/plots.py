@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 from comparisons.results import DIAGNOSTICS  # noqa: E402
 from comparisons.stats import BootstrapSettings  # noqa: E402
 from comparisons.tables import header_lines  # noqa: E402
+from tfppo.atomic import replacing  # noqa: E402
 
 GRID_POINTS = 50
 MAX_CURVE_VARIANTS = 8  # beyond this (ablation suites) the curves show the base variants only
@@ -37,7 +38,8 @@ def save(fig: plt.Figure, stem: Path, header: dict[str, Any]) -> list[Path]:
              ha="left", family="monospace")
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     for path in paths:
-        fig.savefig(path, bbox_inches="tight", dpi=120)
+        with replacing(path) as tmp:
+            fig.savefig(tmp, bbox_inches="tight", dpi=120)
     plt.close(fig)
     return paths
 

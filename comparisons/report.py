@@ -14,6 +14,7 @@ import pandas as pd
 
 from comparisons import stats, tables
 from comparisons.results import METRICS, load_tidy
+from tfppo.atomic import write_json, write_text
 
 REPORT_DIR = "report"
 ABLATION_TITLE = "Which switch explains the gap"
@@ -55,7 +56,7 @@ def analyse(suite_dir: Path, settings: stats.BootstrapSettings) -> Analysis:
     pairs = [tuple(p) for p in record.get("pairs", header.get("pairs", []))]
     if pairs and "pairs" not in header:
         header["pairs"] = pairs
-        (suite_dir / "tidy" / tables.HEADER_JSON).write_text(json.dumps(header, indent=2, sort_keys=True))
+        write_json(suite_dir / "tidy" / tables.HEADER_JSON, header)
     per_variant = pd.concat([stats.per_variant(runs, curves, m, settings, thresholds) for m in METRICS],
                             ignore_index=True)
     pair_rows = pd.concat([stats.pairwise(runs, pairs, m, settings) for m in METRICS], ignore_index=True)
@@ -179,5 +180,5 @@ def write_report(analysis: Analysis, figures: list[Path]) -> Path:
               f"{root.as_posix()}`.", "",
               "Regenerate: `python scripts/compare.py report " + root.as_posix() + "`", ""]
     path = root / "REPORT.md"
-    path.write_text("\n".join(lines))
+    write_text(path, "\n".join(lines))
     return path

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from tfppo.atomic import replacing
+
 if TYPE_CHECKING:
     from comparisons.suite import RunSpec
 
@@ -172,9 +174,8 @@ def save_tidy(tables: dict[str, pd.DataFrame], suite_dir: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
         target = tidy_file(out, name)
-        tmp = out / f".{target.name}.tmp"
-        frame.to_csv(tmp, index=False, compression=GZIP if name in GZIPPED_TABLES else None)
-        tmp.replace(target)
+        with replacing(target) as tmp:
+            frame.to_csv(tmp, index=False, compression=GZIP if name in GZIPPED_TABLES else None)
         if target.name != f"{name}.csv":
             (out / f"{name}.csv").unlink(missing_ok=True)
         try:

@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from comparisons import launch
 from comparisons.suite import RunSpec, Suite, SuiteError
+from tfppo.atomic import write_json, write_text
 
 MAX_ATTEMPTS = 2  # the first try and one retry
 SUITE_JSON = "suite.json"
@@ -147,13 +148,13 @@ class SuiteRunner:
                              f"(fingerprint {record.get('fingerprint')} vs {fingerprint}); use another --out "
                              "or restore that definition")
         seeds = sorted(set(record.get("seeds", []) if record else []) | set(self.suite.seeds))
-        launch.write_json(self.suite_dir / SUITE_JSON, {
+        write_json(self.suite_dir / SUITE_JSON, {
             "fingerprint": fingerprint, "seeds": seeds, "definition": self.suite.definition(),
             "pairs": self.suite.comparison_pairs(), "idle_ablations": self.suite.idle_ablations,
             "description": self.suite.description,
             "source": str(self.suite.source) if self.suite.source else None})
         if self.suite.source is not None:
-            (self.suite_dir / "suite.yaml").write_text(self.suite.source.read_text())
+            write_text(self.suite_dir / "suite.yaml", self.suite.source.read_text())
 
     def run_dir(self, run: RunSpec) -> Path:
         return self.suite_dir / run.relative_dir()
@@ -315,7 +316,7 @@ class SuiteRunner:
         if status.get("state") in ("running", "failed") and "attempt" in status:
             (path / f"attempt-{status['attempt']}.log").unlink(missing_ok=True)
             status["state"] = "interrupted"
-            launch.write_json(path / launch.STATUS_JSON, status)
+            write_json(path / launch.STATUS_JSON, status)
 
 
 class _ClientExecutor(cf.Executor):

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from comparisons.results import TIDY_DIR
+from tfppo.atomic import replacing, write_json, write_text
 
 HEADER_JSON = "header.json"
 METRIC_NOTES = {
@@ -49,7 +50,7 @@ def build_header(suite_dir: Path, runs: pd.DataFrame) -> dict[str, Any]:
         "machine": versions.get("machine", "unknown"),
     }
     saved.parent.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps(header, indent=2, sort_keys=True))
+    write_json(saved, header)
     return header
 
 
@@ -170,8 +171,9 @@ def write_table(table: pd.DataFrame, path_stem: Path, header: dict[str, Any], ti
     lines = header_lines(header)
     md = [f"### {title}", "", *[f"> {line}  " for line in lines], "", to_markdown(table), ""]
     outputs = [path_stem.with_suffix(".md"), path_stem.with_suffix(".csv"), path_stem.with_suffix(".tex")]
-    outputs[0].write_text("\n".join(md))
-    table.to_csv(outputs[1], index=False)
+    write_text(outputs[0], "\n".join(md))
+    with replacing(outputs[1]) as tmp:
+        table.to_csv(tmp, index=False)
     latex = table.to_latex(index=False, escape=True, caption=title) if not table.empty else ""
-    outputs[2].write_text("".join(f"% {line}\n" for line in lines) + latex)
+    write_text(outputs[2], "".join(f"% {line}\n" for line in lines) + latex)
     return outputs

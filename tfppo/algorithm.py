@@ -18,6 +18,7 @@ import numpy as np
 from tfppo import checkpoint, mpi
 from tfppo import log_keys as log_keys_module
 from tfppo.acting import PerRowGenerators, act, make_actor
+from tfppo.atomic import write_text
 from tfppo.envs import EpisodeTracker, VecNormalize, is_image_space, make_vec_env, probe_spaces, seed_vec_env
 from tfppo.errors import ConfigError
 from tfppo.evaluation import PeriodicEvaluator
@@ -259,7 +260,7 @@ class Algorithm:
             print(f"{self.algo} semantics: {self.semantics.to_dict()}", flush=True)
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            (self.log_dir / "semantics.json").write_text(self.semantics.to_json())
+            write_text(self.log_dir / "semantics.json", self.semantics.to_json())
 
     def rng_states(self) -> dict[str, Any]:
         return {"actions": [rng.bit_generator.state for rng in self.action_rngs],

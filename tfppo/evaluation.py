@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfppo.atomic import replacing
 from tfppo.envs import clip_actions, resolve_env
 
 EVALUATIONS_CSV = "evaluations.csv"
@@ -102,12 +103,10 @@ class PeriodicEvaluator:
             return
         with open(self.path, newline="", encoding="utf-8") as f:
             rows = [row for row in csv.DictReader(f) if int(row["timesteps"]) <= timesteps]
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
+        with replacing(self.path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, EVALUATION_FIELDS)
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, self.path)
         if rows:
             self._t0 -= float(rows[-1]["time_elapsed"])
 

@@ -17,14 +17,14 @@ import csv
 import io
 import numbers
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable
 
 import numpy as np
+
+from tfppo.atomic import replacing
 
 __all__ = ["Logger", "format_table"]
 
@@ -87,20 +87,6 @@ def _csv_cell(value: float | int) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def _fsync_dir(path: Path) -> None:
-    """Persist a rename; best effort because not every platform can open a directory."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class _CsvSink:
     """``progress.csv`` whose header is the sorted union of every key seen so far.
 
@@ -152,20 +138,10 @@ class _CsvSink:
     def _replace(self, fields: list[str], rows: list[dict[str, str]]) -> None:
         """Write ``rows`` under ``fields`` to a temp file and rename it over progress.csv: a crash leaves
         the old file or the new one, never a truncated one; then append from there."""
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, fields, restval="")
-                writer.writeheader()
-                writer.writerows(rows)
-                f.flush()
-                os.fsync(f.fileno())
-            shutil.copymode(self.path, tmp)  # mkstemp makes 0600; keep the file's own mode
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.path.parent)
+        with replacing(self.path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fields, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
         self.fields = fields
         self._file = open(self.path, "a", newline="", encoding="utf-8")
 

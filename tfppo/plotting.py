@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tfppo.atomic import replacing
 from tfppo.errors import ConfigError
 
 # (title, candidate columns: the first present is drawn), PPO2 names then PPO1's
@@ -73,8 +74,7 @@ def plot_run(log_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     out = Path(out) if out is not None else Path(log_dir) / "run.png"
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with replacing(out) as tmp:  # a reader never sees half a PNG
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, out)  # atomic: a reader never sees half a PNG
     return out
