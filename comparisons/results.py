@@ -15,6 +15,7 @@ keys, so gzip makes them 3-5x smaller, which keeps committed suites well under t
 """
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,8 +33,6 @@ METRICS = ("train_return", "eval_return")
 RUN_KEYS = ["env", "variant", "backend", "preset", "seed"]
 TIDY_TABLES = ("runs", "curves", "diagnostics")
 GZIPPED_TABLES = ("curves", "diagnostics")
-# mtime 0: the same table gives the same bytes, so republishing an unchanged suite changes no file in git.
-GZIP = {"method": "gzip", "mtime": 0}
 # The trainers' log keys for one quantity, in order of preference (PPO2 / PPO1 / Baselines-style keys).
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "timesteps": ("total_timesteps", "EnvStepsSoFar", "misc/total_timesteps"),
@@ -168,6 +167,12 @@ def _keys_first(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[RUN_KEYS + [c for c in frame.columns if c not in RUN_KEYS]]
 
 
+def _gzip(text: str) -> bytes:
+    """Gzip with no time stamp and no file name in the header: the same table always gives the same bytes,
+    so republishing an unchanged suite changes no file in git (pandas' gzip would store the temp file's name)."""
+    return gzip.compress(text.encode("utf-8"), mtime=0)
+
+
 def save_tidy(tables: dict[str, pd.DataFrame], suite_dir: Path) -> Path:
     """CSV always (the long tables gzipped, replacing any plain copy), Parquet as well when pyarrow is installed."""
     out = Path(suite_dir) / TIDY_DIR
@@ -175,11 +180,15 @@ def save_tidy(tables: dict[str, pd.DataFrame], suite_dir: Path) -> Path:
     for name, frame in tables.items():
         target = tidy_file(out, name)
         with replacing(target) as tmp:
-            frame.to_csv(tmp, index=False, compression=GZIP if name in GZIPPED_TABLES else None)
+            if name in GZIPPED_TABLES:
+                tmp.write_bytes(_gzip(frame.to_csv(index=False)))
+            else:
+                frame.to_csv(tmp, index=False)
         if target.name != f"{name}.csv":
             (out / f"{name}.csv").unlink(missing_ok=True)
         try:
-            frame.to_parquet(out / f"{name}.parquet", index=False)
+            with replacing(out / f"{name}.parquet") as tmp:
+                frame.to_parquet(tmp, index=False)
         except ImportError:
             pass
     return out

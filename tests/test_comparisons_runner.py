@@ -269,6 +269,7 @@ def test_tidy_long_tables_are_gzipped_byte_stable_and_plain_csv_is_still_read(tm
     assert sorted(p.name for p in tidy.iterdir()) == ["curves.csv.gz", "diagnostics.csv.gz", "runs.csv"]
     first = (tidy / "curves.csv.gz").read_bytes()
     assert first[:2] == b"\x1f\x8b"  # gzip
+    assert first[3] == 0 and first[4:8] == bytes(4)  # no file name (the temp file's) and no time stamp stored
     save_tidy(tables, tmp_path / "a")
     assert (tidy / "curves.csv.gz").read_bytes() == first  # republishing the same suite changes no file
     for name, frame in load_tidy(tmp_path / "a").items():
