@@ -37,9 +37,13 @@ def save(fig: plt.Figure, stem: Path, header: dict[str, Any]) -> list[Path]:
     fig.text(0.01, (bottom - 0.08) / fig.get_figheight(), "\n".join(header_lines(header)), fontsize=6, va="top",
              ha="left", family="monospace")
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    for path in paths:
-        with replacing(path) as tmp:
-            fig.savefig(tmp, bbox_inches="tight", dpi=120)
+    # No date and fixed element ids in the SVG: redrawing the same figure gives the same bytes, so
+    # republishing a suite does not rewrite every committed SVG.
+    with plt.rc_context({"svg.hashsalt": "tfppo"}):
+        for path in paths:
+            with replacing(path) as tmp:
+                fig.savefig(tmp, bbox_inches="tight", dpi=120,
+                            metadata={"Date": None} if path.suffix == ".svg" else None)
     plt.close(fig)
     return paths
 

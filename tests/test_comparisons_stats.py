@@ -176,6 +176,8 @@ def test_learning_curve_and_ablation_figures_are_written(tmp_path):
                          "gap": effects["difference"]})
     paths = plots.ablation_plot(effects, "eval_return", HEADER, tmp_path / "ablation", gaps)
     assert all(p.stat().st_size > 5000 for p in paths)
+    again = plots.ablation_plot(effects, "eval_return", HEADER, tmp_path / "again" / "ablation", gaps)
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]  # no date, no random SVG ids
 
 
 def _effect_rows(cells: dict[tuple[str, str], list[tuple[str, float]]]) -> pd.DataFrame:
