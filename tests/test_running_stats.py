@@ -76,6 +76,20 @@ def test_update_from_moments_matches_update():
     assert a.count == b.count
 
 
+def test_one_row_at_a_time_is_bit_identical_to_numpys_moments():
+    """The one-env fast path (every step under VecNormalize with one env) must not move a single bit."""
+    rng = np.random.default_rng(2)
+    for shape in ((), (11,), (2, 3)):
+        fast, general = RunningMeanStd(shape=shape), RunningMeanStd(shape=shape)
+        for _ in range(200):
+            row = rng.normal(5.0, 3.0, size=(1, *shape))
+            fast.update(row)
+            general.update_from_moments(row.mean(axis=0), row.var(axis=0), 1)
+        np.testing.assert_array_equal(fast.mean, general.mean)
+        np.testing.assert_array_equal(fast.var, general.var)
+        assert fast.count == general.count
+
+
 def test_empty_batch_is_a_no_op():
     rms = RunningMeanStd(shape=(2,))
     rms.update(np.zeros((0, 2)))
