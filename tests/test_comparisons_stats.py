@@ -220,6 +220,8 @@ def test_ablation_figure_keeps_long_switch_names_off_the_neighbouring_panel():
             labels = right.get_tightbbox(renderer)  # the right panel with its y tick labels
             assert labels.x0 >= left.get_window_extent(renderer).x1
     assert "whole gap ppo1 − ppo2 = +2.5" in fig.axes[0].get_title()
+    dashed = [line.get_xdata()[0] for line in fig.axes[0].get_lines() if line.get_linestyle() == "--"]
+    assert dashed == [2.5]  # the gap's line itself, where the title says
     assert not any(ax.get_legend() for ax in fig.axes)  # nothing drawn over the points
     plots.plt.close(fig)
 
