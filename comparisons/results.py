@@ -146,19 +146,21 @@ def tidy_file(tidy: Path, name: str) -> Path:
     return tidy / (f"{name}.csv.gz" if name in GZIPPED_TABLES else f"{name}.csv")
 
 
+def _stored_tidy(tidy: Path, name: str) -> Path | None:
+    """The file holding table ``name``, also in a tidy/ written before the long tables were gzipped (plain CSV)."""
+    return next((p for p in (tidy_file(tidy, name), tidy / f"{name}.csv") if p.exists()), None)
+
+
 def read_tidy(tidy: Path, name: str) -> pd.DataFrame:
-    """Table ``name``, also from a tidy/ directory written before the long tables were gzipped (plain CSV)."""
-    path = tidy_file(tidy, name)
-    return pd.read_csv(path if path.exists() else tidy / f"{name}.csv")
-
-
-def _has_tidy(tidy: Path, name: str) -> bool:
-    return tidy_file(tidy, name).exists() or (tidy / f"{name}.csv").exists()
+    path = _stored_tidy(tidy, name)
+    if path is None:
+        raise FileNotFoundError(f"{tidy}: no {tidy_file(tidy, name).name}")
+    return pd.read_csv(path)
 
 
 def _existing_tidy(suite_dir: Path) -> dict[str, pd.DataFrame] | None:
     tidy = suite_dir / TIDY_DIR
-    if not _has_tidy(tidy, "curves"):
+    if _stored_tidy(tidy, "curves") is None:
         return None
     return {name: read_tidy(tidy, name) for name in GZIPPED_TABLES}
 
@@ -184,8 +186,8 @@ def save_tidy(tables: dict[str, pd.DataFrame], suite_dir: Path) -> Path:
                 tmp.write_bytes(_gzip(frame.to_csv(index=False)))
             else:
                 frame.to_csv(tmp, index=False)
-        if target.name != f"{name}.csv":
-            (out / f"{name}.csv").unlink(missing_ok=True)
+        if name in GZIPPED_TABLES:
+            (out / f"{name}.csv").unlink(missing_ok=True)  # a plain copy from before the gzip
         try:
             with replacing(out / f"{name}.parquet") as tmp:
                 frame.to_parquet(tmp, index=False)
@@ -204,7 +206,7 @@ def load_tidy(suite_dir: Path) -> dict[str, pd.DataFrame]:
         save_tidy(tables, suite_dir)
         return tables
     tidy = suite_dir / TIDY_DIR
-    if not _has_tidy(tidy, "runs"):
+    if _stored_tidy(tidy, "runs") is None:
         raise FileNotFoundError(f"{suite_dir}: neither finished run directories nor {TIDY_DIR}/runs.csv")
     return {name: read_tidy(tidy, name) for name in TIDY_TABLES}
 
