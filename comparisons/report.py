@@ -18,6 +18,8 @@ from tfppo.atomic import write_json, write_text
 
 REPORT_DIR = "report"
 ABLATION_TITLE = "Which switch explains the gap"
+# Below this many seeds a side, the report says that its bootstrap intervals run narrow (see ``stats_note``).
+FEW_SEEDS = 10
 
 
 @dataclass
@@ -96,9 +98,20 @@ def console_tables(analysis: Analysis) -> str:
 
 
 def stats_note(analysis: Analysis) -> str:
-    return ("IQM and differences: 95% stratified-bootstrap CIs (rliable); P(a > b): Mann-Whitney probability of "
+    """How to read the statistics, with a warning when the seeds are few.
+
+    Why the warning: a percentile bootstrap from n values has a spread √((n−1)/n) of the sample's and normal
+    rather than t quantiles, so with 3–5 seeds its 95% interval covers less than 95% (Hesterberg 2015, "What
+    teachers should know about the bootstrap"). A CI that only just excludes 0 then needs Welch's p beside it.
+    """
+    note = ("IQM and differences: 95% stratified-bootstrap CIs (rliable); P(a > b): Mann-Whitney probability of "
             "improvement with CI; Holm: Welch t-test p, Holm-corrected across envs. train_return = "
             f"{tables.METRIC_NOTES['train_return']}; eval_return = {tables.METRIC_NOTES['eval_return']}.")
+    fewest = int(analysis.runs.groupby(["env", "variant"])["seed"].nunique().min()) if len(analysis.runs) else 0
+    if 0 < fewest < FEW_SEEDS:
+        note += (f" With as few as {fewest} seeds per variant, the bootstrap CIs run narrow (they resample {fewest} "
+                 "values a side and use no t-correction): read a CI that barely excludes 0 with the Welch p beside it.")
+    return note
 
 
 def write_tables(analysis: Analysis) -> list[Path]:

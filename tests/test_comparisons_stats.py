@@ -261,3 +261,19 @@ def test_anchor_comparison_says_where_each_mean_lands():
     assert got.loc["D", "metric"] == "eval_return" and got.loc["D", "lands"] == "—"
     table = tables.anchor_table(got.reset_index())
     assert list(table["tfppo mean ± std (n)"])[0] == "490.0 ± 10.0 (3)"
+
+
+def _analysis_with_seeds(seeds_per_variant: dict[str, int]):
+    from comparisons import report
+    runs = pd.DataFrame([{"env": "CartPole-v1", "variant": v, "seed": s}
+                         for v, n in seeds_per_variant.items() for s in range(n)])
+    empty = pd.DataFrame()
+    return report.Analysis(suite_dir=None, header={}, runs=runs, curves=empty, diagnostics=empty,
+                           per_variant=empty, pairs=empty)
+
+
+def test_method_note_warns_about_narrow_bootstrap_cis_only_when_a_variant_has_few_seeds():
+    from comparisons import report
+    few = report.stats_note(_analysis_with_seeds({"ppo1": 10, "ppo2": 3}))
+    assert "as few as 3 seeds per variant" in few and "Welch p" in few
+    assert "as few as" not in report.stats_note(_analysis_with_seeds({"ppo1": 10, "ppo2": 10}))
