@@ -7,6 +7,7 @@ from the committed tidy CSVs alone carry the same header.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,11 @@ def fmt(value: float, digits: int = 1) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:,.{digits}f}"
 
 
+def fmt_p(p: float) -> str:
+    """A p value to 3 decimals; one that would round to 0.000 reads "< 0.001": no test gives a p of exactly 0."""
+    return "< 0.001" if p is not None and np.isfinite(p) and p < 0.0005 else fmt(p, 3)
+
+
 def ci_text(point: float, low: float, high: float, digits: int = 1) -> str:
     return f"{fmt(point, digits)} [{fmt(low, digits)}, {fmt(high, digits)}]"
 
@@ -119,8 +125,8 @@ def pairwise_table(pairs: pd.DataFrame) -> pd.DataFrame:
                                 zip(pairs["difference"], pairs["difference_low"], pairs["difference_high"])],
         "P(a > b) [95% CI]": [ci_text(p, lo, hi, 2) for p, lo, hi in
                               zip(pairs["p_improvement"], pairs["p_improvement_low"], pairs["p_improvement_high"])],
-        "Welch p": pairs["welch_p"].map(lambda p: fmt(p, 3)),
-        "Holm p": pairs["welch_p_holm"].map(lambda p: fmt(p, 3)),
+        "Welch p": pairs["welch_p"].map(fmt_p),
+        "Holm p": pairs["welch_p_holm"].map(fmt_p),
         "identical seeds": [f"{i}/{m}" for i, m in zip(pairs["identical_seeds"], pairs["matched_seeds"])],
     })
 
@@ -144,7 +150,7 @@ def ablation_table(effects: pd.DataFrame) -> pd.DataFrame:
         "effect [95% CI]": [ci_text(d, lo, hi) for d, lo, hi in
                             zip(effects["difference"], effects["difference_low"], effects["difference_high"])],
         "P(switch better)": effects["p_improvement"].map(lambda p: fmt(p, 2)),
-        "Holm p": effects["welch_p_holm"].map(lambda p: fmt(p, 3)),
+        "Holm p": effects["welch_p_holm"].map(fmt_p),
     })
 
 
@@ -161,8 +167,16 @@ def anchor_table(comparison: pd.DataFrame) -> pd.DataFrame:
         "anchor ±": comparison["anchor_spread"], "tfppo lands": comparison["lands"]})
 
 
+_NUMBER_CELL = re.compile(r"(< )?-?[\d,]*\.?\d+|–")
+
+
 def to_markdown(table: pd.DataFrame) -> str:
-    return table.to_markdown(index=False) if not table.empty else "(no rows)"
+    """The cells exactly as formatted (tabulate's number parsing would turn "144.0" into "144" and "0.000" into
+    "0"), numbers right-aligned."""
+    if table.empty:
+        return "(no rows)"
+    align = ["right" if table[c].astype(str).str.fullmatch(_NUMBER_CELL).all() else "left" for c in table.columns]
+    return table.to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
 def write_table(table: pd.DataFrame, path_stem: Path, header: dict[str, Any], title: str) -> list[Path]:
