@@ -120,6 +120,7 @@ def test_pairwise_difference_and_holm_across_envs():
                           "train_return", FAST)
     assert same["identical_seeds"].tolist() == [5, 5] and same["difference"].tolist() == [0.0, 0.0]
 
+
 def test_pair_table_shows_tiny_p_values_as_below_a_thousandth_and_keeps_every_digit(tmp_path):
     # Ten seeds a side, 100 apart with spread ~3: Welch's p is ~1e-20, which "0.000" (or tabulate's "0") misreports.
     a, b = np.arange(100.0, 110.0), np.arange(0.0, 10.0)
@@ -133,7 +134,6 @@ def test_pair_table_shows_tiny_p_values_as_below_a_thousandth_and_keeps_every_di
         "< 0.001", "0.001", "0.046", "1.000", "–"]
     md = tables.write_table(pd.DataFrame({"mean": ["144.0"], "Holm p": ["0.040"]}), tmp_path / "t", HEADER, "t")[0]
     assert "|  144.0 |    0.040 |" in md.read_text()  # right-aligned; tabulate would have printed 144 and 0.04
-
 
 
 def test_normalised_scores_use_the_declared_references():
