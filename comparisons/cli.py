@@ -1,6 +1,7 @@
 """``python -m comparisons`` / ``python scripts/compare.py``: run, table, plot, report.
 
     compare.py run SUITE [--seeds N] [--jobs J] [--out DIR] [--scheduler tcp://HOST:PORT]
+    compare.py status SUITE [--out DIR] ...   # the same arguments: done / running / failed / left, time left
     compare.py table DIR      # DIR = <out>/<suite>: statistics -> tables (printed and written)
     compare.py plot DIR       # figures (PNG + SVG)
     compare.py report DIR     # tables + figures + REPORT.md
@@ -27,11 +28,15 @@ def parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog=PROG, description="PPO1 vs PPO2 on matched seeds: run suites, then report")
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     run = sub.add_parser("run", help="run a suite (resumable)")
-    run.add_argument("suite", help="bundled suite name (smoke, classic, mujoco, ablation, equivalence) or a YAML path")
-    run.add_argument("--seeds", type=int, default=None, help="run seeds 0..N-1 instead of the suite's")
-    run.add_argument("--envs", default=None, help="comma-separated subset of the suite's envs to run now")
-    run.add_argument("--jobs", type=int, default=None, help="cores to fill (default: all); PPO1 with W workers takes W")
-    run.add_argument("--out", default=DEFAULT_OUT, help=f"results root (default {DEFAULT_OUT})")
+    status = sub.add_parser("status", help="where a suite run stands (the same arguments as run; reads only)")
+    for verb in (run, status):
+        verb.add_argument("suite", help="bundled suite name (smoke, classic, mujoco, ablation, equivalence) "
+                                        "or a YAML path")
+        verb.add_argument("--seeds", type=int, default=None, help="run seeds 0..N-1 instead of the suite's")
+        verb.add_argument("--envs", default=None, help="comma-separated subset of the suite's envs to run now")
+        verb.add_argument("--jobs", type=int, default=None,
+                          help="cores to fill (default: all); PPO1 with W workers takes W")
+        verb.add_argument("--out", default=DEFAULT_OUT, help=f"results root (default {DEFAULT_OUT})")
     run.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://HOST:8786")
     run.add_argument("--no_table", action="store_true", help="do not print the table at the end")
     for name, help_text in (("table", "statistics -> tables"), ("plot", "figures"),
@@ -41,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
     publish = sub.add_parser("publish", help="copy a suite's results for committing (JSON + tidy CSV), then report")
     publish.add_argument("dir", help="a suite results directory: <out>/<suite>")
     publish.add_argument("dest", help="where to publish, e.g. comparisons/results/<suite>")
-    for verb in sub.choices.values():
+    for verb in (v for name, v in sub.choices.items() if name != "status"):
         verb.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
         verb.add_argument("--bootstrap_seed", type=int, default=0, help="seed of every bootstrap (default 0)")
     return p
@@ -73,6 +78,8 @@ def _suite_dir(path: str) -> Path:
 
 
 def _dispatch(args) -> int:
+    if args.command == "status":
+        return _status(args)
     settings = _settings(args)
     if args.command == "run":
         return _run(args, settings)
@@ -99,8 +106,8 @@ def _dispatch(args) -> int:
     return 0
 
 
-def _run(args, settings) -> int:
-    from comparisons.runner import SuiteRunner
+def _suite_from_args(args):
+    """The suite as `run` and `status` select it: --seeds, --envs (and --jobs checked)."""
     from comparisons.suite import load_suite
 
     if args.jobs is not None and args.jobs <= 0:
@@ -110,6 +117,25 @@ def _run(args, settings) -> int:
         suite = suite.with_seeds(args.seeds)
     if args.envs:
         suite = suite.only_envs([e.strip() for e in args.envs.split(",") if e.strip()])
+    return suite
+
+
+def _status(args) -> int:
+    from comparisons.status import describe
+
+    suite = _suite_from_args(args)
+    suite_dir = Path(args.out) / suite.name
+    if not suite_dir.is_dir():
+        raise ConfigError(f"no results of suite {suite.name!r} under {args.out!r} (expected {suite_dir}); "
+                          "give the --out of its `compare.py run`")
+    print(describe(suite, suite_dir, args.jobs or os.cpu_count() or 1))
+    return 0
+
+
+def _run(args, settings) -> int:
+    from comparisons.runner import SuiteRunner
+
+    suite = _suite_from_args(args)
     runner = SuiteRunner(suite, args.out, jobs=args.jobs, scheduler=args.scheduler)
     outcome = runner.run()
     counts = outcome.counts

@@ -141,12 +141,8 @@ class SuiteRunner:
     def prepare(self) -> None:
         """Create or check ``suite.json``: the same definition, possibly more seeds."""
         self.suite_dir.mkdir(parents=True, exist_ok=True)
-        record = launch.read_json(self.suite_dir / SUITE_JSON)
+        record = check_definition(self.suite, self.suite_dir)
         fingerprint = self.suite.fingerprint()
-        if record is not None and record.get("fingerprint") != fingerprint:
-            raise SuiteError(f"{self.suite_dir} holds results of another definition of suite {self.suite.name!r} "
-                             f"(fingerprint {record.get('fingerprint')} vs {fingerprint}); use another --out "
-                             "or restore that definition")
         seeds = sorted(set(record.get("seeds", []) if record else []) | set(self.suite.seeds))
         write_json(self.suite_dir / SUITE_JSON, {
             "fingerprint": fingerprint, "seeds": seeds, "definition": self.suite.definition(),
@@ -317,6 +313,34 @@ class SuiteRunner:
             (path / f"attempt-{status['attempt']}.log").unlink(missing_ok=True)
             status["state"] = "interrupted"
             write_json(path / launch.STATUS_JSON, status)
+
+
+def check_definition(suite: Suite, suite_dir: Path) -> Optional[dict[str, Any]]:
+    """The directory's ``suite.json`` record (None before the first run), refusing one written by another
+    definition of the suite."""
+    record = launch.read_json(Path(suite_dir) / SUITE_JSON)
+    fingerprint = suite.fingerprint()
+    if record is not None and record.get("fingerprint") != fingerprint:
+        raise SuiteError(f"{suite_dir} holds results of another definition of suite {suite.name!r} "
+                         f"(fingerprint {record.get('fingerprint')} vs {fingerprint}); use another --out "
+                         "or restore that definition")
+    return record
+
+
+def runner_active(suite_dir: Path) -> bool:
+    """Whether a runner holds the directory's lock, tested with a shared, non-blocking flock released at
+    once: the test never waits, and only a runner starting in that very instant would find the directory busy."""
+    try:
+        handle = open(Path(suite_dir) / LOCK_NAME)
+    except FileNotFoundError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
 
 
 class _ClientExecutor(cf.Executor):
