@@ -37,8 +37,14 @@ from tfppo.config import PPO1Config, PPO2Config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = {"ppo1": REPO_ROOT / "scripts" / "ppo1.py", "ppo2": REPO_ROOT / "scripts" / "ppo2.py"}
-VERSIONED_PACKAGES = ("tfppo", "tensorflow", "tensorflow-probability", "keras", "gymnasium", "numpy", "mpi4py",
-                      "mpich", "pandas", "rliable", "scipy")
+# Everything that changes a run's numbers: the training stack, the env simulators (mujoco, Box2D, ale-py and
+# minatar change the dynamics themselves) and the statistics stack that reads the results.
+VERSIONED_PACKAGES = ("tfppo", "tensorflow", "tensorflow-probability", "keras", "tf-keras", "gymnasium", "numpy",
+                      "mpi4py", "mpich", "mujoco", "box2d", "ale-py", "minatar", "pandas", "rliable", "scipy",
+                      "statsmodels", "matplotlib")
+# The variables the runner sets for every run (`run_environment`), recorded with it.
+RUN_ENVIRONMENT_KEYS = ("OMP_NUM_THREADS", "PYTHONHASHSEED", "TF_CPP_MIN_LOG_LEVEL", "PYTHONUNBUFFERED",
+                        "TFPPO_XLA_CACHE", "TF_XLA_FLAGS", "TF_DETERMINISTIC_OPS", "CUDA_VISIBLE_DEVICES")
 SUMMARY_JSON, STATUS_JSON, CONFIG_JSON, VERSIONS_JSON, LOG_NAME = (
     "summary.json", "status.json", "config.json", "versions.json", "stdout.log")
 
@@ -110,12 +116,24 @@ def versions() -> dict[str, Any]:
             out[name] = None
     out["python"] = platform.python_version()
     out["machine"] = machine_description()
+    out["cpu_model"] = cpu_model()
+    environment = run_environment()
+    out["environment"] = {key: environment.get(key) for key in RUN_ENVIRONMENT_KEYS}
     out["git_commit"] = git_commit()
     return out
 
 
 def machine_description() -> str:
     return f"{socket.gethostname()} {platform.system()} {platform.machine()}, {os.cpu_count()} cores"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what `platform` knows: speed figures need it."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.split(":")[0].strip() in ("model name", "Model", "cpu model"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
 
 
 def git_commit() -> str:

@@ -255,6 +255,19 @@ def test_git_commit_is_read_per_run_not_once_per_runner(tmp_path, monkeypatch):
     assert commits[0] != commits[1]
 
 
+def test_versions_name_the_simulators_the_cpu_and_the_runner_environment(monkeypatch):
+    """Provenance: the env simulators change dynamics, the CPU changes speed, the runner's variables the threads."""
+    from comparisons import launch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")  # the runner overrides whatever the caller had
+    recorded = launch.versions()
+    assert {"mujoco", "box2d", "tf-keras", "statsmodels", "matplotlib", "ale-py", "minatar"} <= set(recorded)
+    assert recorded["box2d"] is not None  # installed with the test extra (gymnasium[box2d])
+    assert recorded["cpu_model"] and recorded["cpu_model"] != "unknown"
+    assert recorded["environment"]["OMP_NUM_THREADS"] == "1"
+    assert recorded["environment"]["PYTHONHASHSEED"] == "0"
+
+
 def test_tidy_long_tables_are_gzipped_byte_stable_and_plain_csv_is_still_read(tmp_path):
     import pandas as pd
 
