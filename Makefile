@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-fast check-wheel bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -23,15 +23,21 @@ $(VENV)/.installed-test: $(BIN)/python setup.cfg pyproject.toml
 # The main job: PPO1 (under the venv's mpirun) vs PPO2 on matched seeds, the table, then the figures.
 # Resumable: a second `make demo` reuses the finished runs.
 demo: $(VENV)/.installed-compare
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/compare.py run smoke --out runs/compare
-	$(BIN)/python scripts/compare.py report runs/compare/smoke
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/tfppo-compare run smoke --out runs/compare
+	$(BIN)/tfppo-compare report runs/compare/smoke
 
 # Two pytest workers (pytest-xdist; an idle worker takes tests from the other one): most of the suite's time is
 # single-threaded (TensorFlow start-up and tracing in the scripts' subprocesses), so one worker leaves a core idle.
 PYTEST := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra -n 2 --dist worksteal
 
+# `make test` also installs the built wheel into a fresh venv outside the checkout and runs the console
+# scripts and the import-layer contract from an empty directory (.ci/check-wheel): what `pip install` users get.
 test: $(VENV)/.installed-test
+	.ci/check-wheel $(BIN)/python
 	$(PYTEST)
+
+check-wheel: $(VENV)/.installed-test
+	.ci/check-wheel $(BIN)/python
 
 test-fast: $(VENV)/.installed-test
 	$(PYTEST) -m "not slow"

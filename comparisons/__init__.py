@@ -2,5 +2,5 @@
 
 suite (what to run) -> runner (runs it, resumably) -> results (tidy DataFrames) -> stats
 (rliable, scipy) -> tables / plots -> report. Each stage reads the previous stage's files.
-``python -m comparisons`` (= ``python scripts/compare.py``) is the command line.
+``python -m tfppo.comparisons`` (= ``python scripts/compare.py``) is the command line.
 """

@@ -1,5 +1,6 @@
+"""``python -m tfppo.comparisons``: the comparison engine's command line (`tfppo.comparisons.cli`)."""
 import sys
 
-from comparisons.cli import main
+from tfppo.comparisons.cli import run
 
-sys.exit(main())
+sys.exit(run())

@@ -1,4 +1,4 @@
-"""``python -m comparisons`` / ``python scripts/compare.py``: run, table, plot, report.
+"""``tfppo-compare`` / ``python -m tfppo.comparisons`` / ``python scripts/compare.py``: run, table, plot, report.
 
     compare.py run SUITE [--seeds N] [--jobs J] [--out DIR] [--scheduler tcp://HOST:PORT]
     compare.py status SUITE [--out DIR] ...   # the same arguments: done / running / failed / left, time left
@@ -17,15 +17,14 @@ import sys
 from pathlib import Path
 
 from tfppo import ConfigError
-from tfppo.cli import OneLineParser, fail
+from tfppo.cli.common import OneLineParser, fail, prog_name
 
-PROG = "compare.py"
 DEFAULT_OUT = "runs/compare"
 EXIT_INTERRUPTED = 130
 
 
 def parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog=PROG, description="PPO1 vs PPO2 on matched seeds: run suites, then report")
+    p = OneLineParser(prog=prog_name(), description="PPO1 vs PPO2 on matched seeds: run suites, then report")
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     run = sub.add_parser("run", help="run a suite (resumable)")
     status = sub.add_parser("status", help="where a suite run stands (the same arguments as run; reads only)")
@@ -57,13 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except ConfigError as exc:
-        fail(PROG, str(exc))
+        fail(prog_name(), str(exc))
     except FileNotFoundError as exc:
-        fail(PROG, str(exc))
+        fail(prog_name(), str(exc))
+
+
+def run() -> int:
+    """The console script ``tfppo-compare``."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return main()
 
 
 def _settings(args):
-    from comparisons.stats import BootstrapSettings
+    from tfppo.comparisons.stats import BootstrapSettings
 
     if args.reps < 100:
         raise ConfigError(f"--reps must be >= 100 bootstrap resamples, got {args.reps}")
@@ -83,10 +88,10 @@ def _dispatch(args) -> int:
     settings = _settings(args)
     if args.command == "run":
         return _run(args, settings)
-    from comparisons import report
+    from tfppo.comparisons import report
 
     if args.command == "publish":
-        from comparisons.results import publish
+        from tfppo.comparisons.tidy import publish
 
         n_runs = publish(_suite_dir(args.dir), Path(args.dest))
         print(f"published {n_runs} runs to {args.dest}")
@@ -108,7 +113,7 @@ def _dispatch(args) -> int:
 
 def _suite_from_args(args):
     """The suite as `run` and `status` select it: --seeds, --envs (and --jobs checked)."""
-    from comparisons.suite import load_suite
+    from tfppo.comparisons.suite import load_suite
 
     if args.jobs is not None and args.jobs <= 0:
         raise ConfigError(f"--jobs must be a positive integer, got {args.jobs}")
@@ -121,7 +126,7 @@ def _suite_from_args(args):
 
 
 def _status(args) -> int:
-    from comparisons.status import describe
+    from tfppo.comparisons.status import describe
 
     suite = _suite_from_args(args)
     suite_dir = Path(args.out) / suite.name
@@ -133,7 +138,7 @@ def _status(args) -> int:
 
 
 def _run(args, settings) -> int:
-    from comparisons.runner import SuiteRunner
+    from tfppo.comparisons.runner import SuiteRunner
 
     suite = _suite_from_args(args)
     runner = SuiteRunner(suite, args.out, jobs=args.jobs, scheduler=args.scheduler)
@@ -146,7 +151,7 @@ def _run(args, settings) -> int:
     if outcome.interrupted:
         return EXIT_INTERRUPTED
     if not args.no_table and (counts.done or counts.skipped):
-        from comparisons import report
+        from tfppo.comparisons import report
 
         analysis = report.analyse(outcome.suite_dir, settings)
         print(report.console_tables(analysis))

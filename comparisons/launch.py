@@ -5,15 +5,12 @@ runs ``scripts/ppo2.py`` directly or ``scripts/ppo1.py`` under the venv's ``mpir
 new process group (so an interrupted suite can stop the whole tree), with one TF thread per
 process (``--threads 1``, ``OMP_NUM_THREADS=1``) so concurrent runs do not fight over cores and
 both backends get the same compute. On success it writes ``summary.json`` last, atomically:
-its presence is what marks a run finished (`comparisons.runner`).
+its presence is what marks a run finished (`tfppo.comparisons.runner`).
 """
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import importlib.util
-import io
-import json
 import os
 import platform
 import shutil
@@ -23,20 +20,18 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict
-from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from types import ModuleType
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
-from comparisons.results import summarize_run
-from comparisons.suite import RunSpec
-from tfppo import ConfigError, Semantics
-from tfppo.atomic import write_json
-from tfppo.config import PPO1Config, PPO2Config
+import tfppo
+from tfppo import ConfigError
+from tfppo.comparisons import rundir
+from tfppo.comparisons.suite import RunSpec
+from tfppo.comparisons.trainers import TRAINER_MODULES
+from tfppo.comparisons.tidy import summarize_run
+from tfppo.comparisons.rundir import CONFIG_JSON, LOG_NAME, STATUS_JSON, SUMMARY_JSON, VERSIONS_JSON, write_json
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = {"ppo1": REPO_ROOT / "scripts" / "ppo1.py", "ppo2": REPO_ROOT / "scripts" / "ppo2.py"}
 # Everything that changes a run's numbers: the training stack, the env simulators (mujoco, Box2D, ale-py and
 # minatar change the dynamics themselves) and the statistics stack that reads the results.
 VERSIONED_PACKAGES = ("tfppo", "tensorflow", "tensorflow-probability", "keras", "tf-keras", "gymnasium", "numpy",
@@ -45,39 +40,9 @@ VERSIONED_PACKAGES = ("tfppo", "tensorflow", "tensorflow-probability", "keras", 
 # The variables the runner sets for every run (`run_environment`), recorded with it.
 RUN_ENVIRONMENT_KEYS = ("OMP_NUM_THREADS", "PYTHONHASHSEED", "TF_CPP_MIN_LOG_LEVEL", "PYTHONUNBUFFERED",
                         "TFPPO_XLA_CACHE", "TF_XLA_FLAGS", "TF_DETERMINISTIC_OPS", "CUDA_VISIBLE_DEVICES")
-SUMMARY_JSON, STATUS_JSON, CONFIG_JSON, VERSIONS_JSON, LOG_NAME = (
-    "summary.json", "status.json", "config.json", "versions.json", "stdout.log")
-
-
-@lru_cache(maxsize=None)
-def script_module(trainer: str) -> ModuleType:
-    """scripts/ppo1.py or scripts/ppo2.py as a module: their parser and build_config validate suites."""
-    spec = importlib.util.spec_from_file_location(f"tfppo_script_{trainer}", SCRIPTS[trainer])
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
-
-
-def validate_script_args(trainer: str, args: list[str]) -> Optional[str]:
-    """The trainer CLI's own verdict on ``args`` (parser + build_config, no TF): None or one line."""
-    module = script_module(trainer)
-    stderr = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
-            module.build_config(module.parse_args(args))
-    except SystemExit:  # argparse: unknown flag or bad value, already one line on stderr
-        return stderr.getvalue().strip().split(": error: ", 1)[-1] or "invalid flags"
-    except ConfigError as exc:
-        return str(exc)
-    return None
-
-
-def run_semantics_and_config(run: RunSpec) -> tuple[Semantics, PPO1Config | PPO2Config]:
-    """The Semantics record and config the run's trainer builds from its flags (no TF)."""
-    module = script_module(run.variant.trainer)
-    config, semantics = module.build_config(module.parse_args(run.script_args("/nonexistent-log-dir")))
-    return semantics, config
+# The directory holding the `tfppo` package this runner imported (a checkout or site-packages): the runs
+# import the very same code, whatever is first on their own path.
+PACKAGE_ROOT = Path(tfppo.__file__).resolve().parents[1]
 
 
 def mpirun_path() -> str:
@@ -90,8 +55,9 @@ def mpirun_path() -> str:
 
 
 def command(run: RunSpec, log_dir: Path, python: str = sys.executable) -> list[str]:
-    """The full command line: PPO1 always through mpirun (-n workers), PPO2 directly."""
-    script = [python, str(SCRIPTS[run.variant.trainer]), *run.script_args(log_dir), "--threads", "1",
+    """The full command line: the installed trainer (``python -m tfppo.cli.ppoN``, what the console scripts
+    run), PPO1 always through mpirun (-n workers), PPO2 directly."""
+    script = [python, "-m", TRAINER_MODULES[run.variant.trainer], *run.script_args(log_dir), "--threads", "1",
               "--verbose", "1"]
     if run.variant.trainer == "ppo1":
         return [mpirun_path(), "-n", str(run.workers), *script]
@@ -102,7 +68,7 @@ def run_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.update({"OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": env.get("TF_CPP_MIN_LOG_LEVEL", "3"),
                 "PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1"})
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 
 
@@ -139,20 +105,13 @@ def cpu_model() -> str:
 def git_commit() -> str:
     """Read at every run, not once per runner: a long suite can outlive a checkout of new code under it."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=PACKAGE_ROOT, capture_output=True,
                                 text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PACKAGE_ROOT,
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (commit + ("-dirty" if dirty else "")) if commit else "unknown"
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 CommandFactory = Callable[[RunSpec, Path], list[str]]
@@ -178,7 +137,7 @@ def execute_run(run: RunSpec, run_dir: str, attempt: int, command_factory: Comma
     t0 = time.perf_counter()
     with open(path / LOG_NAME, "w") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=run_environment(),
-                                cwd=REPO_ROOT, start_new_session=True,
+                                start_new_session=True,
                                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         if on_start is not None:
             on_start(proc)
@@ -200,7 +159,7 @@ def execute_run(run: RunSpec, run_dir: str, attempt: int, command_factory: Comma
     else:
         status.update(state="failed", error=_last_error_line(path / LOG_NAME, returncode))
     if status["state"] == "failed":
-        shutil.copyfile(path / LOG_NAME, path / f"attempt-{attempt}.log")
+        shutil.copyfile(path / LOG_NAME, path / rundir.ATTEMPT_LOG.format(attempt=attempt))
     write_json(path / STATUS_JSON, status)
     return status
 

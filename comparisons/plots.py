@@ -20,10 +20,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from comparisons.results import DIAGNOSTICS  # noqa: E402
-from comparisons.stats import BootstrapSettings  # noqa: E402
-from comparisons.tables import header_lines  # noqa: E402
-from tfppo.atomic import replacing  # noqa: E402
+from tfppo.comparisons.tidy import DIAGNOSTICS  # noqa: E402
+from tfppo.comparisons.stats import BootstrapSettings  # noqa: E402
+from tfppo.comparisons.tables import header_lines  # noqa: E402
+from tfppo.util.atomic import replacing  # noqa: E402
 
 GRID_POINTS = 50
 MAX_CURVE_VARIANTS = 8  # beyond this (ablation suites) the curves show the base variants only
@@ -55,7 +55,7 @@ def _colors(names: list[str]) -> dict[str, Any]:
 
 def iqm_band(matrix: np.ndarray, settings: BootstrapSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """IQM over runs at every grid point, with a stratified-bootstrap CI (rliable, runs resampled)."""
-    from comparisons.stats import _rliable, iqm
+    from tfppo.comparisons.stats import _rliable, iqm
 
     library, _ = _rliable()
 

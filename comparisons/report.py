@@ -5,18 +5,18 @@ figure can be redrawn without rerunning anything, from committed results alone.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from comparisons import stats, tables
-from comparisons.results import METRICS, load_tidy
-from tfppo.atomic import write_json, write_text
+from tfppo.comparisons import stats, tables
+from tfppo.comparisons.tidy import METRICS, load_tidy
+from tfppo.comparisons import rundir
+from tfppo.comparisons.rundir import HEADER_JSON, REPORT_DIR, REPORT_MD, SUITE_JSON, TIDY_DIR
+from tfppo.util.atomic import write_json, write_text
 
-REPORT_DIR = "report"
 ABLATION_TITLE = "Which switch explains the gap"
 # Below this many seeds a side, the report says that its bootstrap intervals run narrow (see ``stats_note``).
 FEW_SEEDS = 10
@@ -41,10 +41,8 @@ class Analysis:
 
 
 def suite_record(suite_dir: Path) -> dict[str, Any]:
-    try:
-        return json.loads((Path(suite_dir) / "suite.json").read_text())
-    except (OSError, ValueError):
-        return {}
+    """The directory's suite.json ({} when there is none; a corrupt one is an error, `tfppo.comparisons.rundir`)."""
+    return rundir.read_json_if_present(Path(suite_dir) / SUITE_JSON) or {}
 
 
 def analyse(suite_dir: Path, settings: stats.BootstrapSettings) -> Analysis:
@@ -58,7 +56,7 @@ def analyse(suite_dir: Path, settings: stats.BootstrapSettings) -> Analysis:
     pairs = [tuple(p) for p in record.get("pairs", header.get("pairs", []))]
     if pairs and "pairs" not in header:
         header["pairs"] = pairs
-        write_json(suite_dir / "tidy" / tables.HEADER_JSON, header)
+        write_json(suite_dir / TIDY_DIR / HEADER_JSON, header)
     per_variant = pd.concat([stats.per_variant(runs, curves, m, settings, thresholds) for m in METRICS],
                             ignore_index=True)
     pair_rows = pd.concat([stats.pairwise(runs, pairs, m, settings) for m in METRICS], ignore_index=True)
@@ -134,7 +132,7 @@ def write_tables(analysis: Analysis) -> list[Path]:
 
 
 def write_figures(analysis: Analysis, settings: stats.BootstrapSettings) -> list[Path]:
-    from comparisons import plots
+    from tfppo.comparisons import plots
 
     out = analysis.suite_dir / REPORT_DIR / "figures"
     header, written = analysis.header, []
@@ -192,6 +190,6 @@ def write_report(analysis: Analysis, figures: list[Path]) -> Path:
               f"is its `config.json`), published with `python scripts/compare.py publish <out>/{suite} "
               f"{root.as_posix()}`.", "",
               "Regenerate: `python scripts/compare.py report " + root.as_posix() + "`", ""]
-    path = root / "REPORT.md"
+    path = root / REPORT_MD
     write_text(path, "\n".join(lines))
     return path

@@ -1,6 +1,6 @@
 """Run a suite: expand the grid, launch what is not finished, resume after any interruption.
 
-Results go to ``<out>/<suite>/<env>/<variant>/seed-<s>/`` (see `comparisons.launch`). The rules:
+Results go to ``<out>/<suite>/<env>/<variant>/seed-<s>/`` (see `tfppo.comparisons.launch`). The rules:
 
 * a run is finished when its ``summary.json`` exists; a finished run is never redone;
 * a failed run is recorded (``status.json`` with its error, ``attempt-<n>.log``) and retried
@@ -15,7 +15,7 @@ Results go to ``<out>/<suite>/<env>/<variant>/seed-<s>/`` (see `comparisons.laun
 Runs go through a `concurrent.futures` executor: local threads that each wait on one process
 tree (default; ``--jobs`` cores filled at once, a PPO1 run with W workers takes W), or a Dask
 distributed cluster (``--scheduler tcp://HOST:PORT``; optional extra ``cluster``) whose workers
-run `comparisons.launch.execute_run` on a filesystem they share with the runner — one run per
+run `tfppo.comparisons.launch.execute_run` on a filesystem they share with the runner — one run per
 worker thread, so give each Dask worker as many threads as cores it may fill.
 """
 from __future__ import annotations
@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from comparisons import launch
-from comparisons.suite import RunSpec, Suite, SuiteError
-from tfppo.atomic import write_json, write_text
+from tfppo.comparisons import launch
+from tfppo.comparisons.suite import RunSpec, Suite, SuiteError
+from tfppo.comparisons import rundir
+from tfppo.comparisons.rundir import LOCK_NAME, STATUS_JSON, SUITE_JSON, SUITE_YAML, SUMMARY_JSON
+from tfppo.util.atomic import write_json, write_text
 
 MAX_ATTEMPTS = 2  # the first try and one retry
-SUITE_JSON = "suite.json"
-LOCK_NAME = ".runner.lock"
 
 
 @dataclass
@@ -150,13 +150,13 @@ class SuiteRunner:
             "description": self.suite.description,
             "source": str(self.suite.source) if self.suite.source else None})
         if self.suite.source is not None:
-            write_text(self.suite_dir / "suite.yaml", self.suite.source.read_text())
+            write_text(self.suite_dir / SUITE_YAML, self.suite.source.read_text())
 
     def run_dir(self, run: RunSpec) -> Path:
         return self.suite_dir / run.relative_dir()
 
     def is_finished(self, run: RunSpec) -> bool:
-        return (self.run_dir(run) / launch.SUMMARY_JSON).exists()
+        return (self.run_dir(run) / SUMMARY_JSON).exists()
 
     # -- running ---------------------------------------------------------------------------------
     def run(self) -> SuiteOutcome:
@@ -306,19 +306,19 @@ class SuiteRunner:
     def _mark_interrupted(self, run: RunSpec) -> None:
         """An attempt stopped by the interruption is not a failure: no attempt log, state ``interrupted``."""
         path = self.run_dir(run)
-        status = launch.read_json(path / launch.STATUS_JSON)
-        if status is None or (path / launch.SUMMARY_JSON).exists():
+        status = rundir.read_json_if_present(path / STATUS_JSON)
+        if status is None or (path / SUMMARY_JSON).exists():
             return
         if status.get("state") in ("running", "failed") and "attempt" in status:
             (path / f"attempt-{status['attempt']}.log").unlink(missing_ok=True)
             status["state"] = "interrupted"
-            write_json(path / launch.STATUS_JSON, status)
+            write_json(path / STATUS_JSON, status)
 
 
 def check_definition(suite: Suite, suite_dir: Path) -> Optional[dict[str, Any]]:
     """The directory's ``suite.json`` record (None before the first run), refusing one written by another
     definition of the suite."""
-    record = launch.read_json(Path(suite_dir) / SUITE_JSON)
+    record = rundir.read_json_if_present(Path(suite_dir) / SUITE_JSON)
     fingerprint = suite.fingerprint()
     if record is not None and record.get("fingerprint") != fingerprint:
         raise SuiteError(f"{suite_dir} holds results of another definition of suite {suite.name!r} "

@@ -16,9 +16,10 @@ from typing import Optional
 
 import pandas as pd
 
-from comparisons import launch
-from comparisons.runner import check_definition, runner_active
-from comparisons.suite import RunSpec, Suite
+from tfppo.comparisons import rundir
+from tfppo.comparisons.rundir import STATUS_JSON, SUMMARY_JSON
+from tfppo.comparisons.runner import check_definition, runner_active
+from tfppo.comparisons.suite import RunSpec, Suite
 
 STATES = ("done", "running", "failed", "interrupted", "not started")
 
@@ -37,8 +38,8 @@ def run_states(suite: Suite, suite_dir: Path, runner_at_work: bool) -> list[RunS
     states = []
     for run in suite.runs():
         path = suite_dir / run.relative_dir()
-        status = launch.read_json(path / launch.STATUS_JSON) or {}
-        if (path / launch.SUMMARY_JSON).exists():
+        status = rundir.read_json_if_present(path / STATUS_JSON) or {}
+        if (path / SUMMARY_JSON).exists():
             states.append(RunState(run, "done", wall_time=status.get("wall_time")))
         elif status.get("state") == "running" and runner_at_work:
             states.append(RunState(run, "running", elapsed=max(0.0, time.time() - status.get("started", time.time()))))
@@ -88,7 +89,7 @@ def status_table(states: list[RunState], jobs: int) -> pd.DataFrame:
 
 def describe(suite: Suite, suite_dir: Path, jobs: int) -> str:
     """The status as text: a Markdown table, the failed runs' errors, and whether a runner is at work."""
-    from comparisons.tables import to_markdown
+    from tfppo.comparisons.tables import to_markdown
 
     check_definition(suite, suite_dir)
     at_work = runner_active(suite_dir)

@@ -5,7 +5,7 @@ shares on it), variants (trainer, preset, flag and ``--semantics`` overrides, MP
 PPO1 / envs for PPO2), seeds and the evaluation protocol. The schema is a set of pydantic
 models with ``extra="forbid"``, so an unknown key, a wrong type or a malformed file stops
 with one line naming the field; env ids, presets, switches and flag values are then checked
-by the trainers' own validation (the scripts' ``build_config``), before anything runs.
+by the trainers' own validation (their CLIs' ``build_config``, `tfppo.comparisons.trainers`), before anything runs.
 
 Ablations are generated, not listed: ``ablations: [{base: ppo2, towards: baselines-ppo1}]``
 adds one variant per switch on which ``base``'s Semantics differs from the ``towards``
@@ -25,7 +25,8 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tfppo import PRESETS, ConfigError, Semantics
-from tfppo.semantics import get_preset
+from tfppo.comparisons import rundir, trainers
+from tfppo.config.semantics import get_preset
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 TRAINERS = ("ppo1", "ppo2")
@@ -184,10 +185,14 @@ class RunSpec:
         return self.env, self.variant.name, self.seed
 
     def relative_dir(self) -> Path:
-        return Path(self.env) / self.variant.name / f"seed-{self.seed}"
+        return rundir.run_dir("", self.env, self.variant.name, self.seed)
+
+    def semantics_and_config(self) -> tuple[Semantics, Any]:
+        """What the run's trainer builds from its flags (no TF, no env)."""
+        return trainers.semantics_and_config(self.variant.trainer, self.script_args("/nonexistent-log-dir"))
 
     def script_args(self, log_dir: Path | str) -> list[str]:
-        """Arguments of scripts/ppo1.py or scripts/ppo2.py for this run (no interpreter, no mpirun)."""
+        """Arguments of tfppo-ppo1 or tfppo-ppo2 for this run (no interpreter, no mpirun)."""
         v = self.variant
         budget_flag = "--max_timesteps" if v.trainer == "ppo1" else "--total_timesteps"
         args = ["--env", self.env, "--preset", v.preset, "--seed", str(self.seed), budget_flag, str(self.budget),
@@ -250,20 +255,19 @@ class Suite:
     @functools.cached_property
     def idle_ablations(self) -> dict[str, list[str]]:
         """Per env, the ablation variants whose switch no step of their run reads there
-        (`tfppo.switch_scope`: e.g. ``clip_actions`` with Discrete actions). Such a run would repeat its
+        (`tfppo.core.switch_scope`: e.g. ``clip_actions`` with Discrete actions). Such a run would repeat its
         base's bit for bit, so it is not run; the report names these switches instead."""
-        from comparisons.launch import run_semantics_and_config
-        from tfppo.envs import probe_spaces
-        from tfppo.switch_scope import same_computation
+        from tfppo.envs.factory import probe_spaces
+        from tfppo.core.switch_scope import same_computation
 
         ablations = [v for v in self.variants.values() if v.base is not None]
         idle: dict[str, list[str]] = {}
         for env_id in self.envs if ablations else ():
             spaces = probe_spaces(env_id)
-            bases = {name: run_semantics_and_config(self.run_spec(env_id, self.variants[name], 0))[0]
+            bases = {name: self.run_spec(env_id, self.variants[name], 0).semantics_and_config()[0]
                      for name in dict.fromkeys(v.base for v in ablations)}
             for variant in ablations:
-                semantics, config = run_semantics_and_config(self.run_spec(env_id, variant, 0))
+                semantics, config = self.run_spec(env_id, variant, 0).semantics_and_config()
                 if same_computation(semantics, bases[variant.base], *spaces, config):
                     idle.setdefault(env_id, []).append(variant.name)
         return idle
@@ -396,7 +400,6 @@ def switch_variant(base: Variant, changes: dict[str, Any]) -> Variant:
 
 def validate(suite: Suite, where: str) -> None:
     """Every run's flags through the trainer's own validation (env id, preset, switches, values)."""
-    from comparisons.launch import validate_script_args
 
     seen: set[tuple[str, str]] = set()
     for run in suite.runs():
@@ -407,6 +410,6 @@ def validate(suite: Suite, where: str) -> None:
             if name in RESERVED_FLAGS:
                 raise SuiteError(f"{where}: flag {name!r} of {run.env}/{run.variant.name} is set by the runner "
                                  f"(from env budget, seeds, evaluation, workers/num_envs); remove it")
-        error = validate_script_args(run.variant.trainer, run.script_args("/nonexistent-log-dir"))
+        error = trainers.validate_args(run.variant.trainer, run.script_args("/nonexistent-log-dir"))
         if error:
             raise SuiteError(f"{where}: {run.env}/{run.variant.name}: {error}")

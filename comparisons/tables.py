@@ -6,7 +6,6 @@ from the committed tidy CSVs alone carry the same header.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -14,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from comparisons.results import TIDY_DIR
-from tfppo.atomic import replacing, write_json, write_text
+from tfppo.comparisons import rundir
+from tfppo.comparisons.rundir import HEADER_JSON, SUITE_JSON, TIDY_DIR, VERSIONS_JSON
+from tfppo.util.atomic import replacing, write_json, write_text
 
-HEADER_JSON = "header.json"
 METRIC_NOTES = {
     "train_return": "mean raw return of the last 100 training episodes (stochastic policy; openrlbenchmark/CleanRL)",
     "eval_return": "mean return of the deterministic policy on a separate env (rl-zoo)",
@@ -28,10 +27,10 @@ def build_header(suite_dir: Path, runs: pd.DataFrame) -> dict[str, Any]:
     """What a reader needs to trust a number: the suite, its budgets and seeds, versions, commit, machine."""
     suite_dir = Path(suite_dir)
     saved = suite_dir / TIDY_DIR / HEADER_JSON
-    suite = _read(suite_dir / "suite.json")
+    suite = rundir.read_json_if_present(suite_dir / SUITE_JSON)
     if suite is None and saved.exists():
-        return json.loads(saved.read_text())
-    every_run = [v for v in (_read(p) for p in sorted(suite_dir.glob("*/*/seed-*/versions.json"))) if v]
+        return rundir.read_json(saved)
+    every_run = [rundir.read_json(p) for p in sorted(suite_dir.glob(f"*/*/seed-*/{VERSIONS_JSON}"))]
     versions = every_run[0] if every_run else {}
     # a suite resumed across sessions can span commits: name each, with its number of runs
     commits = pd.Series([v.get("git_commit", "unknown") for v in every_run]).value_counts(sort=False)
@@ -53,13 +52,6 @@ def build_header(suite_dir: Path, runs: pd.DataFrame) -> dict[str, Any]:
     saved.parent.mkdir(parents=True, exist_ok=True)
     write_json(saved, header)
     return header
-
-
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def header_lines(header: dict[str, Any]) -> list[str]:

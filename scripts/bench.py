@@ -66,7 +66,7 @@ def _current_rss_mb() -> float:
 
 def _tfppo_agent(spec: dict[str, Any]):
     """The agent of one tfppo run (imports TF: children only)."""
-    from tfppo.device import configure_tensorflow
+    from tfppo.util.device import configure_tensorflow
 
     configure_tensorflow(threads=spec["threads"])
     import tfppo
@@ -94,7 +94,7 @@ def _timed(times: list[float], fn):
 
 
 def run_tfppo(spec: dict[str, Any]) -> dict[str, Any] | None:
-    from tfppo import rollout
+    from tfppo.core import rollout
 
     agent = _tfppo_agent(spec)
     rollouts: list[float] = []
@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         print("mujoco is not installed (pip install -e '.[bench]'): Hopper-v5 skipped.")
         configs.remove("hopper-1x2048")
     print(f"Machine: {machine_line()}", flush=True)
-    # An empty persistent XLA cache for this bench (tfppo.device): each configuration's first tfppo run
+    # An empty persistent XLA cache for this bench (tfppo.util.device): each configuration's first tfppo run
     # compiles its update, the later ones load it — the table shows both.
     os.environ["TFPPO_XLA_CACHE"] = tempfile.mkdtemp(prefix="tfppo-bench-xla-")  # read by the children
 

@@ -1,19 +1,11 @@
 #!/usr/bin/env python
-"""PPO1 vs PPO2 on matched seeds: run a suite, then tables, plots and a report (= python -m comparisons).
+"""PPO1 vs PPO2 on matched seeds: ``python scripts/compare.py run smoke``, then ``report runs/compare/smoke``.
 
-    python scripts/compare.py run smoke
-    python scripts/compare.py report runs/compare/smoke
+The same as ``tfppo-compare`` (installed with ``pip install .``); see ``tfppo.comparisons.cli`` for the flags.
 """
-from __future__ import annotations
-
-import os
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from comparisons.cli import main  # noqa: E402
+from tfppo.comparisons.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tfppo.semantics_doc import render  # noqa: E402
+from tfppo.config.semantics_doc import render  # noqa: E402
 
 DOC = ROOT / "docs" / "semantics.md"
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfppo.acting import CompiledActor, NumpyActor, PerRowGenerators, act, make_actor
-from tfppo.config import NetworkConfig
-from tfppo.policy import ActorCritic
+from tfppo.core.acting import CompiledActor, NumpyActor, PerRowGenerators, act, make_actor
+from tfppo.config.hyperparameters import NetworkConfig
+from tfppo.core.policy import ActorCritic
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
 ACTION_SPACES = {

@@ -1,4 +1,4 @@
-"""tfppo.atomic: a write replaces the whole file or leaves the old one, and leaves no temp file behind."""
+"""tfppo.util.atomic: a write replaces the whole file or leaves the old one, and leaves no temp file behind."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from tfppo.atomic import replacing, write_json, write_text
+from tfppo.util.atomic import replacing, write_json, write_text
 
 
 def test_write_replaces_the_file_and_leaves_nothing_else(tmp_path):

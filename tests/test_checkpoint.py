@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import tfppo
-from tfppo import checkpoint
-from tfppo.learner import Batch
+from tfppo.training import checkpoint
+from tfppo.core.learner import Batch
 
 CARTPOLE_KW = dict(num_envs=2, n_steps=16, nminibatches=2, noptepochs=2, total_timesteps=64, seed=0, verbose=0)
 

@@ -13,9 +13,9 @@ from collections import Counter
 
 import pytest
 
-from comparisons.results import collect
-from comparisons.runner import SuiteRunner
-from comparisons.suite import SuiteError, load_suite
+from tfppo.comparisons.tidy import collect
+from tfppo.comparisons.runner import SuiteRunner
+from tfppo.comparisons.suite import SuiteError, load_suite
 from tests.comparisons_support.suites import TINY_SUITE, fake_command, write_suite
 
 KEYS = {("CartPole-v1", v, s) for v in ("ppo1", "ppo2") for s in (0, 1)}
@@ -55,7 +55,7 @@ def test_runs_every_run_once_and_skips_finished_ones(tmp_path, monkeypatch):
 
 def test_an_ablation_whose_switch_is_idle_on_the_env_is_not_run_and_the_report_says_so(tmp_path, monkeypatch):
     """clip_actions cannot act with CartPole's Discrete actions; init can (tfppo/switch_scope.py)."""
-    from comparisons import report, stats
+    from tfppo.comparisons import report, stats
 
     monkeypatch.setenv("FAKE_LEDGER", str(tmp_path / "ledger"))
     ablations = "ablations:\n  - {base: ppo2, set: {clip_actions: false}}\n  - {base: ppo2, set: {init: normc}}\n"
@@ -112,8 +112,8 @@ def test_another_definition_is_refused_more_seeds_extend(tmp_path):
 DRIVER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {root!r})
-    from comparisons.runner import SuiteRunner
-    from comparisons.suite import load_suite
+    from tfppo.comparisons.runner import SuiteRunner
+    from tfppo.comparisons.suite import load_suite
     from tests.comparisons_support.suites import fake_command
     outcome = SuiteRunner(load_suite({suite!r}), {out!r}, jobs=1, command_factory=fake_command,
                           show_progress=False).run()
@@ -198,7 +198,7 @@ def _start_waiting(slots, cores: int, name: str, order: list[str]):
 
 
 def test_core_slots_backfill_a_free_core_but_overtake_a_waiting_run_only_once():
-    from comparisons.runner import CoreSlots
+    from tfppo.comparisons.runner import CoreSlots
 
     slots, order = CoreSlots(2), []
     assert slots.acquire(1) == 1  # a 1-core run (PPO2) busy
@@ -220,7 +220,7 @@ def test_core_slots_backfill_a_free_core_but_overtake_a_waiting_run_only_once():
 
 
 def test_core_slots_keep_request_order_among_runs_that_fit():
-    from comparisons.runner import CoreSlots
+    from tfppo.comparisons.runner import CoreSlots
 
     slots, order = CoreSlots(1), []
     assert slots.acquire(1) == 1
@@ -238,7 +238,7 @@ def test_core_slots_keep_request_order_among_runs_that_fit():
 
 def test_git_commit_is_read_per_run_not_once_per_runner(tmp_path, monkeypatch):
     """A suite that outlives a checkout must record the code each run actually ran."""
-    from comparisons import launch
+    from tfppo.comparisons import launch
 
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -250,14 +250,14 @@ def test_git_commit_is_read_per_run_not_once_per_runner(tmp_path, monkeypatch):
         git("add", "f.txt")
         git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", text)
         commits.append(git("rev-parse", "--short=12", "HEAD").strip())
-        monkeypatch.setattr(launch, "REPO_ROOT", repo)
+        monkeypatch.setattr(launch, "PACKAGE_ROOT", repo)
         assert launch.versions()["git_commit"] == commits[-1]
     assert commits[0] != commits[1]
 
 
 def test_versions_name_the_simulators_the_cpu_and_the_runner_environment(monkeypatch):
     """Provenance: the env simulators change dynamics, the CPU changes speed, the runner's variables the threads."""
-    from comparisons import launch
+    from tfppo.comparisons import launch
 
     monkeypatch.setenv("OMP_NUM_THREADS", "7")  # the runner overrides whatever the caller had
     recorded = launch.versions()
@@ -271,7 +271,7 @@ def test_versions_name_the_simulators_the_cpu_and_the_runner_environment(monkeyp
 def test_tidy_long_tables_are_gzipped_byte_stable_and_plain_csv_is_still_read(tmp_path):
     import pandas as pd
 
-    from comparisons.results import load_tidy, save_tidy
+    from tfppo.comparisons.tidy import load_tidy, save_tidy
 
     keys = {"env": "CartPole-v1", "variant": "ppo2", "backend": "ppo2", "preset": "baselines-ppo2", "seed": 0}
     tables = {"runs": pd.DataFrame([{**keys, "train_return": 500.0}]),

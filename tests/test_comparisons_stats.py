@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from comparisons import stats, tables
-from comparisons.stats import BootstrapSettings
+from tfppo.comparisons import stats, tables
+from tfppo.comparisons.stats import BootstrapSettings
 
 FAST = BootstrapSettings(reps=2000, seed=0)
 
@@ -176,7 +176,7 @@ def test_results_table_renders_both_metrics_with_header(tmp_path):
 
 
 def test_learning_curve_and_ablation_figures_are_written(tmp_path):
-    from comparisons import plots
+    from tfppo.comparisons import plots
 
     runs = _runs()
     curves = pd.concat([pd.DataFrame({"env": r.env, "variant": r.variant, "backend": r.backend, "preset": r.preset,
@@ -203,7 +203,7 @@ def _effect_rows(cells: dict[tuple[str, str], list[tuple[str, float]]]) -> pd.Da
 
 
 def test_ablation_grid_is_env_rows_by_base_columns_with_empty_cells_kept():
-    from comparisons import plots
+    from tfppo.comparisons import plots
 
     effects = _effect_rows({("E", "ppo2"): [("a", 3.0), ("b", -2.0)], ("E", "ppo1"): [("c", 1.0)],
                             ("E", "ppo2-vecnorm"): [("vecnorm_reset", 0.5)],
@@ -216,7 +216,7 @@ def test_ablation_grid_is_env_rows_by_base_columns_with_empty_cells_kept():
 
 
 def test_ablation_figure_keeps_long_switch_names_off_the_neighbouring_panel():
-    from comparisons import plots
+    from tfppo.comparisons import plots
 
     long_names = [(name, float(k)) for k, name in enumerate(["value_loss", "timestep_counting", "shared_towers"])]
     effects = _effect_rows({("E", "ppo2"): long_names, ("E", "ppo1"): long_names, ("F", "ppo2"): long_names,
@@ -279,7 +279,7 @@ def test_anchor_comparison_says_where_each_mean_lands():
 
 
 def _analysis_with_seeds(seeds_per_variant: dict[str, int]):
-    from comparisons import report
+    from tfppo.comparisons import report
     runs = pd.DataFrame([{"env": "CartPole-v1", "variant": v, "seed": s}
                          for v, n in seeds_per_variant.items() for s in range(n)])
     empty = pd.DataFrame()
@@ -288,7 +288,7 @@ def _analysis_with_seeds(seeds_per_variant: dict[str, int]):
 
 
 def test_method_note_warns_about_narrow_bootstrap_cis_only_when_a_variant_has_few_seeds():
-    from comparisons import report
+    from tfppo.comparisons import report
     few = report.stats_note(_analysis_with_seeds({"ppo1": 10, "ppo2": 3}))
     assert "as few as 3 seeds per variant" in few and "Welch p" in few
     assert "as few as" not in report.stats_note(_analysis_with_seeds({"ppo1": 10, "ppo2": 10}))

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from comparisons.cli import main
-from comparisons.runner import SuiteRunner
-from comparisons.status import describe, run_states, status_table
-from comparisons.suite import load_suite
+from tfppo.comparisons.cli import main
+from tfppo.comparisons.runner import SuiteRunner
+from tfppo.comparisons.status import describe, run_states, status_table
+from tfppo.comparisons.suite import load_suite
 from tests.comparisons_support.suites import TINY_SUITE, write_suite
 
 # PPO1 with 2 MPI workers takes 2 cores per run; PPO2 one.

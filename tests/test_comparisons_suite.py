@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from comparisons.suite import SuiteError, ablation_variants, bundled_suites, load_suite
+from tfppo.comparisons.suite import SuiteError, ablation_variants, bundled_suites, load_suite
 from tests.comparisons_support.suites import TINY_SUITE, write_suite
 
 
@@ -185,7 +185,7 @@ def test_env_subset_runs_fewer_without_changing_the_definition():
 
 
 def test_fingerprint_follows_the_resolved_semantics(tmp_path, monkeypatch):
-    from tfppo import semantics
+    from tfppo.config.hyperparameters import semantics
 
     suite = load_suite(write_suite(tmp_path))
     before = suite.fingerprint()

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfppo.device import configure_tensorflow, select_device, update_device
-from tfppo.errors import ConfigError
-from tfppo.learner import Batch, Learner, MinibatchPlan
-from tfppo.policy import ActorCritic
-from tfppo.semantics import get_preset
+from tfppo.util.device import configure_tensorflow, select_device, update_device
+from tfppo.util.errors import ConfigError
+from tfppo.core.learner import Batch, Learner, MinibatchPlan
+from tfppo.core.policy import ActorCritic
+from tfppo.config.semantics import get_preset
 
 HAS_GPU = bool(tf.config.list_physical_devices("GPU"))
 
@@ -73,7 +73,7 @@ def test_cli_device_choices(repo_root, subprocess_env, script):
 @pytest.mark.parametrize("setting, user_flags, expected", [
     ("{tmp}", "", "{tmp}"), ("off", "", None), ("{tmp}", "--tf_xla_persistent_cache_directory=/elsewhere", None)])
 def test_xla_cache_flag(monkeypatch, tmp_path, setting, user_flags, expected):
-    from tfppo.device import enable_xla_cache
+    from tfppo.util.device import enable_xla_cache
 
     monkeypatch.setenv("TFPPO_XLA_CACHE", setting.format(tmp=tmp_path))
     monkeypatch.setenv("TF_XLA_FLAGS", user_flags)
@@ -92,9 +92,9 @@ def test_xla_cache_holds_the_compiled_update_and_a_second_process_reuses_it(tmp_
     (TF keys it by the full HLO) and writes nothing new."""
     script = (
         "import numpy as np, gymnasium as gym\n"
-        "from tfppo.learner import Batch, Learner, MinibatchPlan\n"
-        "from tfppo.policy import ActorCritic\n"
-        "from tfppo.semantics import get_preset\n"
+        "from tfppo.core.learner import Batch, Learner, MinibatchPlan\n"
+        "from tfppo.core.policy import ActorCritic\n"
+        "from tfppo.config.semantics import get_preset\n"
         "sem = get_preset('sb-ppo2')\n"
         "model = ActorCritic(gym.spaces.Box(-1, 1, (3,), np.float32), gym.spaces.Discrete(2), seed=0)\n"
         "learner = Learner(model, sem, MinibatchPlan(32, 8, 2), ent_coef=0.0)\n"

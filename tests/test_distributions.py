@@ -15,8 +15,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tfppo.distributions import make_distribution  # noqa: E402
-from tfppo.errors import ConfigError  # noqa: E402
+from tfppo.core.distributions import make_distribution  # noqa: E402
+from tfppo.util.errors import ConfigError  # noqa: E402
 
 RNG = np.random.default_rng(1234)
 B = 6

@@ -12,16 +12,11 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from tfppo.envs import (
-    EpisodeTracker,
-    VecNormalize,
-    check_spaces,
-    clip_actions,
-    make_vec_env,
-    resolve_env,
-    seed_vec_env,
-)
-from tfppo.errors import ConfigError
+from tfppo.envs.episodes import EpisodeTracker
+from tfppo.envs.normalize import VecNormalize
+from tfppo.envs.spaces import check_spaces, clip_actions
+from tfppo.envs.factory import make_vec_env, resolve_env, seed_vec_env
+from tfppo.util.errors import ConfigError
 
 
 # ------------------------------------------------------------------ custom env fixture

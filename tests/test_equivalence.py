@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tfppo
-from tfppo import checkpoint
+from tfppo.training import checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 MPIRUN = shutil.which("mpirun", path=os.path.dirname(sys.executable)) or shutil.which("mpirun")

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import tfppo
-from tfppo.evaluation import PeriodicEvaluator
+from tfppo.training.evaluation import PeriodicEvaluator
 
 
 def test_evaluation_points_follow_the_iteration_boundaries():

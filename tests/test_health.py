@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from tfppo.health import HealthMonitor
+from tfppo.training.health import HealthMonitor
 
 GOOD = {"approxkl": 0.01, "entropy": 0.69, "explained_variance": 0.5}
 

@@ -15,11 +15,11 @@ import pytest
 import tensorflow as tf
 from gymnasium import spaces
 
-from tfppo.config import NetworkConfig
-from tfppo.errors import ConfigError
-from tfppo.learner import STAT_NAMES, Batch, Learner, MinibatchPlan
-from tfppo.policy import ActorCritic
-from tfppo.semantics import Semantics, get_preset
+from tfppo.config.hyperparameters import NetworkConfig
+from tfppo.util.errors import ConfigError
+from tfppo.core.learner import STAT_NAMES, Batch, Learner, MinibatchPlan
+from tfppo.core.policy import ActorCritic
+from tfppo.config.semantics import Semantics, get_preset
 
 OBS_SPACE = spaces.Box(-np.inf, np.inf, shape=(4,), dtype=np.float32)  # CartPole-like
 ACT_SPACE = spaces.Discrete(2)

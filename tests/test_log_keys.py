@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import tfppo
-from tfppo.logger import Logger
-from tfppo import log_keys
+from tfppo.io.logger import Logger
+from tfppo.io import log_keys
 
 
 def test_key_maps():

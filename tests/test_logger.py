@@ -1,4 +1,4 @@
-"""Tests for tfppo.logger: CSV, stdout table, TensorBoard, progress bar, no-op mode."""
+"""Tests for tfppo.io.logger: CSV, stdout table, TensorBoard, progress bar, no-op mode."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfppo.logger import Logger, format_table
+from tfppo.io.logger import Logger, format_table
 
 
 def _files(root: Path) -> list[str]:
@@ -52,14 +52,13 @@ def test_new_key_extends_header_atomically(tmp_path: Path) -> None:
     assert (tmp_path / "progress.csv").stat().st_mode == (tmp_path / "fresh").stat().st_mode
 
 
-def test_record_mean_and_overwrite(tmp_path: Path) -> None:
+def test_record_overwrites_and_a_dump_clears_the_row(tmp_path: Path) -> None:
     logger = Logger(None, stdout=False)
-    for v in (1.0, 2.0, 6.0):
-        logger.record_mean("kl", v)
     logger.record("lr", 1e-3)
     logger.record("lr", 2e-3)
+    logger.record("kl", 3.0)
     assert logger.dump(step=0) == {"kl": 3.0, "lr": 2e-3}
-    logger.record_mean("kl", 10.0)  # the mean restarts after a dump
+    logger.record("kl", 10.0)  # the row starts empty after a dump
     assert logger.dump(step=1) == {"kl": 10.0}
     assert logger.dump(step=2) == {}  # nothing recorded -> nothing written
 
@@ -69,7 +68,7 @@ def test_numpy_scalars_written_as_plain_numbers(tmp_path: Path) -> None:
         logger.record("f32", np.float32(0.5))
         logger.record("i64", np.int64(7))
         logger.record("nan", float("nan"))
-        logger.record_mean("m", np.float64(2.0))
+        logger.record("m", np.float64(2.0))
         row = logger.dump(step=0)
     assert type(row["f32"]) is float and type(row["i64"]) is int and type(row["m"]) is float
     text = (tmp_path / "progress.csv").read_text()
@@ -136,7 +135,6 @@ def test_disabled_is_a_no_op(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     log_dir = tmp_path / "rank1"
     with Logger(log_dir, enabled=False, total_timesteps=100) as logger:
         logger.record("x", 1.0)
-        logger.record_mean("y", 2.0)
         logger.advance(50)
         assert logger.dump(step=0) == {}
     assert not log_dir.exists()
@@ -189,7 +187,7 @@ def test_failed_rewrite_keeps_old_file(tmp_path: Path, monkeypatch: pytest.Monke
     def crash(src: str, dst: str) -> None:
         raise OSError("disk gone")
 
-    monkeypatch.setattr("tfppo.logger.os.replace", crash)
+    monkeypatch.setattr("tfppo.io.logger.os.replace", crash)
     logger.record("a", 2.0)
     with pytest.raises(OSError, match="disk gone"):
         logger.dump(step=1)

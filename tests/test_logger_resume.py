@@ -5,7 +5,7 @@ import csv
 import io
 import sys
 
-from tfppo.logger import Logger
+from tfppo.io.logger import Logger
 
 
 def _write(log_dir, steps, resume=None):

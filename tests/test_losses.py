@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfppo import losses
+from tfppo.core import losses
 
 
 def f32(x):

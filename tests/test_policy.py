@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfppo.config import NetworkConfig
-from tfppo.policy import ActorCritic
+from tfppo.config.hyperparameters import NetworkConfig
+from tfppo.core.policy import ActorCritic
 
 OBS4 = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
 BOX2 = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -293,7 +293,7 @@ CARTPOLE_OBS = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
     (True, (64, 64), True),   # widths differ: [B] adds the head too
 ])
 def test_matching_fc_uses_the_latent_as_logits(matching_fc, hidden, has_head):
-    from tfppo.acting import NumpyActor
+    from tfppo.core.acting import NumpyActor
 
     model = ActorCritic(CARTPOLE_OBS, gym.spaces.Discrete(2), network=NetworkConfig(hidden), matching_fc=matching_fc,
                         seed=3)
@@ -321,7 +321,7 @@ def test_matching_fc_box_mean_is_the_latent_and_log_std_follows():
 
 
 def test_matching_fc_is_on_only_in_the_baselines_ppo2_presets():
-    from tfppo.semantics import PRESETS
+    from tfppo.config.semantics import PRESETS
 
     assert {name for name, sem in PRESETS.items() if sem.matching_fc} == {"baselines-ppo2", "baselines-ppo2-mujoco"}
 

@@ -10,10 +10,10 @@ import pytest
 import tensorflow as tf
 
 import tfppo
-from tfppo import losses
-from tfppo.learner import Learner, MinibatchPlan
-from tfppo.semantics import Semantics
-from tests.test_learner import ENT_COEF, clone, make_batch, make_model, np_neglogp
+from tfppo.core import losses
+from tfppo.core.learner import Learner, MinibatchPlan
+from tfppo.config.semantics import Semantics
+from tests.test_learner import ENT_COEF, clone, make_batch, make_model
 
 NEGLOGP = np.array([0.5, 1.0, 0.2], np.float32)
 NEGLOGP_OLD = np.array([0.7, 0.9, 0.2], np.float32)

@@ -13,10 +13,10 @@ import pytest
 import tensorflow as tf
 
 import tfppo
-from tfppo.config import NetworkConfig
-from tfppo.learner import Batch, Learner, MinibatchPlan
-from tfppo.policy import ActorCritic
-from tfppo.semantics import get_preset
+from tfppo.config.hyperparameters import NetworkConfig
+from tfppo.core.learner import Batch, Learner, MinibatchPlan
+from tfppo.core.policy import ActorCritic
+from tfppo.config.semantics import get_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 

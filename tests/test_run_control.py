@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import tfppo
-from tfppo import checkpoint
-from tfppo.run_control import checkpoint_name, prune
+from tfppo.training import checkpoint
+from tfppo.training.run_control import checkpoint_name, prune
 
 SMALL = dict(num_envs=1, n_steps=32, nminibatches=1, noptepochs=1, seed=0)
 

@@ -12,8 +12,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from tfppo.errors import ConfigError
-from tfppo.running_stats import RunningMeanStd
+from tfppo.util.errors import ConfigError
+from tfppo.util.running_stats import RunningMeanStd
 
 PRIOR_COUNT = 1e-4
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -162,7 +162,7 @@ _MPI_SCRIPT = textwrap.dedent(
     import json
     import numpy as np
     from mpi4py import MPI
-    from tfppo.running_stats import RunningMeanStd
+    from tfppo.util.running_stats import RunningMeanStd
 
     comm = MPI.COMM_WORLD
     rank = comm.Get_rank()

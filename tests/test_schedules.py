@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tfppo.errors import ConfigError
-from tfppo.schedules import Schedule, parse_schedule, progress_remaining
+from tfppo.util.errors import ConfigError
+from tfppo.config.schedules import Schedule, parse_schedule, progress_remaining
 
 
 def test_progress_remaining_is_one_at_first_update_and_one_over_n_at_last():

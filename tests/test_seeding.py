@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfppo.seeding import RunSeeds
+from tfppo.config.seeding import RunSeeds
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING_COLUMNS = {"fps", "time_elapsed", "TimeElapsed", "StepsPerSecRank", "StepsPerSecTotal", "misc/time_elapsed"}

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tfppo.errors import ConfigError
-from tfppo.semantics import PRESETS, Semantics, get_preset
+from tfppo.util.errors import ConfigError
+from tfppo.config.semantics import PRESETS, Semantics, get_preset
 
 # Expected key values, written out from the spec (§4, §5, §6, §7, §10 rows 5-23), not read from the code.
 PPO2_COMMON = dict(

@@ -1,8 +1,8 @@
 """docs/semantics.md is generated from the presets and must stay in sync."""
 from pathlib import Path
 
-from tfppo.semantics import Semantics
-from tfppo.semantics_doc import ROWS, render
+from tfppo.config.semantics import Semantics
+from tfppo.config.semantics_doc import ROWS, render
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import tfppo
-from tfppo.config import PPO1Config, PPO2Config
-from tfppo.distributions import make_distribution
-from tfppo.semantics import get_preset
-from tfppo.switch_scope import idle_switches, same_computation
+from tfppo.config.hyperparameters import PPO1Config, PPO2Config
+from tfppo.core.distributions import make_distribution
+from tfppo.config.semantics import get_preset
+from tfppo.core.switch_scope import idle_switches, same_computation
 
 VECTOR = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 IMAGE = gym.spaces.Box(0, 255, (84, 84, 4), np.uint8)

@@ -12,10 +12,10 @@ import pytest
 import tensorflow as tf
 
 import tfppo
-from tfppo.config import NetworkConfig
-from tfppo.learner import Batch, Learner, MinibatchPlan
-from tfppo.policy import ActorCritic
-from tfppo.semantics import get_preset
+from tfppo.config.hyperparameters import NetworkConfig
+from tfppo.core.learner import Batch, Learner, MinibatchPlan
+from tfppo.core.policy import ActorCritic
+from tfppo.config.semantics import get_preset
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
 
@@ -143,7 +143,7 @@ def test_obs_and_reward_normalisation_switches(obs_norm, reward_norm):
         np.testing.assert_array_equal(rollout.obs, 2.0)
     if reward_norm:
         # return-based scaling: r / sqrt(var(ret) + 1e-8), recomputed here step by step (γ = 0.99)
-        from tfppo.running_stats import RunningMeanStd
+        from tfppo.util.running_stats import RunningMeanStd
 
         rms, ret, expected = RunningMeanStd(()), 0.0, []
         rms.update(np.zeros(1))  # SB reset: one zero return per env

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 from tests.mpi_scripts.common import gradient_of_batch, make_batch, make_learner
-from tfppo import mpi
+from tfppo.training import mpi
 
 out = sys.argv[1]
 comm = mpi.world()

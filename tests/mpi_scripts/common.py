@@ -3,10 +3,10 @@ import gymnasium as gym
 import numpy as np
 import tensorflow as tf
 
-from tfppo.config import NetworkConfig
-from tfppo.learner import Batch, Learner, MinibatchPlan
-from tfppo.policy import ActorCritic
-from tfppo.semantics import get_preset
+from tfppo.config.hyperparameters import NetworkConfig
+from tfppo.core.learner import Batch, Learner, MinibatchPlan
+from tfppo.core.policy import ActorCritic
+from tfppo.config.semantics import get_preset
 
 OBS_SPACE = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
 ACTION_SPACE = gym.spaces.Discrete(2)

@@ -1,7 +1,7 @@
 """Under mpirun -n 2: rank 1 holds different parameters; both sync checks must fail on every rank."""
 import numpy as np
 
-from tfppo import mpi
+from tfppo.training import mpi
 
 comm = mpi.world()
 params = np.zeros(5, np.float32) + (1e-3 if comm.Get_rank() == 1 else 0.0)

@@ -4,8 +4,8 @@ import sys
 import numpy as np
 
 import tfppo
-from tfppo import mpi
-from tfppo.envs import EpisodeTracker
+from tfppo.training import mpi
+from tfppo.envs.episodes import EpisodeTracker
 
 out, env, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rank = mpi.world().Get_rank()

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 import tfppo
-from tfppo import mpi
+from tfppo.training import mpi
 
 out = sys.argv[1]
 rank = mpi.world().Get_rank()

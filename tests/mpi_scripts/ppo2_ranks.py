@@ -5,8 +5,8 @@ import sys
 import numpy as np
 
 import tfppo
-from tfppo import mpi
-from tfppo.envs import EpisodeTracker
+from tfppo.training import mpi
+from tfppo.envs.episodes import EpisodeTracker
 
 out, num_envs, iters = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 comm = mpi.world()

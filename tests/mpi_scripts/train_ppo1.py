@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 import tfppo
-from tfppo import mpi
+from tfppo.training import mpi
 
 out, preset, iters = sys.argv[1], sys.argv[2], int(sys.argv[3])
 comm = mpi.world()
