@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: demo test test-fast check-wheel bench clean
+.PHONY: demo test test-fast check-wheel bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -49,6 +49,14 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-bench
 	PATH="$(CURDIR)/$(BIN):$$PATH" OMP_NUM_THREADS=1 $(BIN)/python scripts/bench.py
+
+# The documentation site (MkDocs, built-in theme): site/ from docs/ and mkdocs.yml; --strict fails on a broken link.
+$(VENV)/.installed-docs: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.installed-docs
+	$(BIN)/python -m mkdocs build --strict -d site
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
