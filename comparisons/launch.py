@@ -24,13 +24,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-import tfppo
 from tfppo import ConfigError
 from tfppo.comparisons import rundir
 from tfppo.comparisons.suite import RunSpec
 from tfppo.comparisons.trainers import TRAINER_MODULES
 from tfppo.comparisons.tidy import summarize_run
-from tfppo.comparisons.rundir import CONFIG_JSON, LOG_NAME, STATUS_JSON, SUMMARY_JSON, VERSIONS_JSON, write_json
+from tfppo.comparisons.rundir import (CONFIG_JSON, LOG_NAME, PACKAGE_ROOT, STATUS_JSON, SUMMARY_JSON, VERSIONS_JSON,
+                                      write_json)
 
 # Everything that changes a run's numbers: the training stack, the env simulators (mujoco, Box2D, ale-py and
 # minatar change the dynamics themselves) and the statistics stack that reads the results.
@@ -40,11 +40,6 @@ VERSIONED_PACKAGES = ("tfppo", "tensorflow", "tensorflow-probability", "keras", 
 # The variables the runner sets for every run (`run_environment`), recorded with it.
 RUN_ENVIRONMENT_KEYS = ("OMP_NUM_THREADS", "PYTHONHASHSEED", "TF_CPP_MIN_LOG_LEVEL", "PYTHONUNBUFFERED",
                         "TFPPO_XLA_CACHE", "TF_XLA_FLAGS", "TF_DETERMINISTIC_OPS", "CUDA_VISIBLE_DEVICES")
-# The directory holding the `tfppo` package this runner imported (a checkout or site-packages): the runs
-# import the very same code, whatever is first on their own path.
-PACKAGE_ROOT = Path(tfppo.__file__).resolve().parents[1]
-
-
 def mpirun_path() -> str:
     """The venv's mpirun (the mpich wheel), else one on PATH."""
     beside = Path(sys.executable).parent / "mpirun"
@@ -132,7 +127,9 @@ def execute_run(run: RunSpec, run_dir: str, attempt: int, command_factory: Comma
     status = {"state": "running", "attempt": attempt, "host": socket.gethostname(), "started": time.time(),
               "command": argv}
     write_json(path / STATUS_JSON, status)
-    write_json(path / CONFIG_JSON, {"run": _run_record(run), "command": argv})
+    # config.json says how to rerun the run on any checkout (no path of this machine); status.json keeps
+    # the command exactly as it was started, for the record of this machine's attempt
+    write_json(path / CONFIG_JSON, {"run": _run_record(run), "command": rundir.portable_command(argv)})
     write_json(path / VERSIONS_JSON, versions())
     t0 = time.perf_counter()
     with open(path / LOG_NAME, "w") as log:

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import tfppo
 from tfppo.util.atomic import write_json
 from tfppo.util.errors import ConfigError
 
@@ -40,7 +41,8 @@ ATTEMPT_LOG = "attempt-{attempt}.log"  # a failed attempt's log, kept
 # what `publish` copies of each finished run (not its logs or TensorBoard events)
 PUBLISHED_RUN_FILES = (SUMMARY_JSON, STATUS_JSON, VERSIONS_JSON, CONFIG_JSON, SEMANTICS_JSON)
 
-__all__ = ["CorruptFileError", "read_json", "read_json_if_present", "write_json", "run_dir", "finished_run_dirs"]
+__all__ = ["CorruptFileError", "read_json", "read_json_if_present", "write_json", "run_dir", "finished_run_dirs",
+           "portable_command"]
 
 
 class CorruptFileError(ConfigError):
@@ -73,3 +75,36 @@ def run_dir(suite_dir: str | Path, env: str, variant: str, seed: int) -> Path:
 def finished_run_dirs(suite_dir: str | Path) -> list[Path]:
     """Run directories holding a ``summary.json``, in sorted order."""
     return sorted(p.parent for p in Path(suite_dir).glob(f"*/*/seed-*/{SUMMARY_JSON}"))
+
+
+# The directory holding the `tfppo` package in use (a checkout, or site-packages): runs import the very same
+# code (`tfppo.comparisons.launch`), and a published command names paths under it relative to it.
+PACKAGE_ROOT = Path(tfppo.__file__).resolve().parents[1]
+OUT_PLACEHOLDER = "<out>"  # the results root a run directory lives under (compare.py run --out)
+
+
+def portable_command(argv: list[str], roots: tuple[str | Path, ...] = (PACKAGE_ROOT,)) -> list[str]:
+    """A run's command as config.json records it: no path of the machine it ran on. The interpreter and
+    mpirun by name, a script by its path in the checkout, the run directory relative to the results root
+    (``<out>/<suite>/<env>/<variant>/seed-<s>``), any other path under one of ``roots`` (the checkout)
+    relative to it. Published results then say how to rerun a run on any checkout; an absolute path that
+    fits none of these is refused rather than published."""
+    out: list[str] = []
+    for arg in argv:
+        name = Path(arg).name
+        under = [Path(arg).relative_to(root) for root in map(Path, roots) if Path(arg).is_relative_to(root)]
+        if arg.startswith("/"):
+            if out and out[-1] == "--log_dir":
+                arg = "/".join((OUT_PLACEHOLDER, *Path(arg).parts[-4:]))
+            elif name in ("mpirun", "mpiexec") or name.startswith("mpiexec."):
+                arg = "mpirun"
+            elif name.startswith("python"):
+                arg = "python"
+            elif "/scripts/" in arg:
+                arg = "scripts/" + arg.split("/scripts/", 1)[1]
+            elif under:
+                arg = str(under[0])
+            else:
+                raise ValueError(f"cannot publish the machine path {arg!r} of command {argv!r}")
+        out.append(arg)
+    return out

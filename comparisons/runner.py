@@ -24,6 +24,7 @@ import contextlib
 import concurrent.futures as cf
 import fcntl
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -200,7 +201,7 @@ class SuiteRunner:
             attempts[run.key] = attempts.get(run.key, 0) + 1
             if remote:
                 fut = executor.submit(launch.execute_run, run, str(self.run_dir(run)), attempts[run.key],
-                                      self.command_factory)
+                                      self.command_factory, cores=run.processes)
             else:
                 fut = executor.submit(self._execute_local, run, attempts[run.key], counts, progress)
             futures[fut] = run
@@ -261,11 +262,20 @@ class SuiteRunner:
             from distributed import Client
         except ImportError:
             raise SuiteError("--scheduler needs Dask distributed: pip install 'tfppo[cluster]'") from None
+        if not SCHEDULER_ADDRESS.fullmatch(self.scheduler):
+            raise SuiteError(f"--scheduler {self.scheduler!r} is not a scheduler address; give PROTOCOL://HOST:PORT, "
+                             "e.g. tcp://10.0.0.5:8786")
         try:
             client = Client(self.scheduler, timeout="10s")
-        except (OSError, TimeoutError) as exc:
-            raise SuiteError(f"--scheduler {self.scheduler}: cannot connect ({exc})") from None
-        return _ClientExecutor(client), True
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SuiteError(f"--scheduler {self.scheduler}: cannot connect ({' '.join(str(exc).split())})") from None
+        executor = _ClientExecutor(client)
+        try:
+            executor.check_cores(max(run.processes for run in self.suite.runs()))
+        except SuiteError:
+            executor.shutdown()
+            raise
+        return executor, True
 
     def _execute_local(self, run: RunSpec, attempt: int, counts: RunCounts, progress: "_Progress") -> dict[str, Any]:
         taken = self._slots.acquire(run.processes)
@@ -343,18 +353,35 @@ def runner_active(suite_dir: Path) -> bool:
         return False
 
 
+SCHEDULER_ADDRESS = re.compile(r"[a-z][a-z0-9+.-]*://[^\s/:]+(:\d+)?/?")
+CORES = "cores"  # the Dask worker resource a run asks for: one per process it starts (PPO1: W MPI ranks)
+
+
 class _ClientExecutor(cf.Executor):
-    """Dask's concurrent.futures executor, closing its client on shutdown."""
+    """Dask's concurrent.futures executor, closing its client on shutdown. Each run asks its worker for as
+    many ``cores`` (a worker resource: ``dask worker ADDRESS --nthreads N --resources cores=N``) as it starts
+    processes, so no worker runs more processes than it declares."""
 
     def __init__(self, client):
         self.client = client
-        self.inner = client.get_executor(pure=False)
+        self.executors: dict[int, Any] = {}
 
-    def submit(self, fn, /, *args, **kwargs):
-        return self.inner.submit(fn, *args, **kwargs)
+    def check_cores(self, needed: int) -> None:
+        """Refuse, in one line, a cluster whose workers declare no ``cores`` or too few for the largest run."""
+        declared = [w.get("resources", {}).get(CORES, 0) for w in self.client.scheduler_info()["workers"].values()]
+        if not declared or max(declared) < needed:
+            raise SuiteError(f"--scheduler {self.client.scheduler.address}: no Dask worker declares {needed} "
+                             f"'{CORES}' (largest: {max(declared, default=0)}); start workers with "
+                             f"`dask worker ADDRESS --nthreads N --resources {CORES}=N` (N >= {needed})")
+
+    def submit(self, fn, /, *args, cores: int = 1, **kwargs):
+        if cores not in self.executors:
+            self.executors[cores] = self.client.get_executor(pure=False, resources={CORES: cores})
+        return self.executors[cores].submit(fn, *args, **kwargs)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self.inner.shutdown(wait=wait)
+        for executor in self.executors.values():
+            executor.shutdown(wait=wait)
         self.client.close()
 
 

@@ -200,6 +200,8 @@ class RunSpec:
                 "--eval_episodes", str(self.evaluation.episodes)]
         if v.trainer == "ppo2":
             args += ["--num_envs", str(self.num_envs)]
+        else:  # equal budgets: PPO1 never runs past the budget, as PPO2 never does (floor(total/nbatch))
+            args += ["--stop_at_budget"]
         for name, value in {**self.env_flags, **v.flags}.items():
             args += _flag_args(name, value)
         for name, value in v.semantics.items():

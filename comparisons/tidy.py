@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 
 from tfppo.comparisons import rundir
-from tfppo.comparisons.rundir import (EVALUATIONS_CSV, PROGRESS_CSV, PUBLISHED_RUN_FILES, SEMANTICS_JSON,
-                                      SUITE_JSON, SUITE_YAML, SUMMARY_JSON, TIDY_DIR)
+from tfppo.comparisons.rundir import (CONFIG_JSON, EVALUATIONS_CSV, PROGRESS_CSV, PUBLISHED_RUN_FILES,
+                                      SEMANTICS_JSON, STATUS_JSON, SUITE_JSON, SUITE_YAML, SUMMARY_JSON, TIDY_DIR,
+                                      VERSIONS_JSON)
 from tfppo.io import log_keys
-from tfppo.util.atomic import replacing
+from tfppo.util.atomic import replacing, write_text
 
 if TYPE_CHECKING:
     from tfppo.comparisons.suite import RunSpec
@@ -40,15 +41,68 @@ TIDY_QUANTITIES = ("timesteps", "time", "train_return", "approxkl", "kl", "clipf
 DIAGNOSTICS = ("approxkl", "kl", "clipfrac", "entropy", "explained_variance", "value_loss")
 
 
+# One clock for both trainers (issue 23): seconds from the start of learn() to the END of each update. Runs
+# since the one loop log it as time/elapsed; earlier PPO1 runs logged TimeElapsed at the same point, earlier
+# PPO2 runs only [SB]'s time_elapsed at the START of each update, which is taken as the end of the update
+# before (a summary marked "clock": CLOCK has had this done, so it is never shifted twice).
+CLOCK = "end_of_update"
+UNIFIED_TIME_KEY = log_keys.UNIFIED_TIME_KEY
+START_OF_UPDATE_TIME_KEYS = ("time_elapsed", "misc/time_elapsed")
+
+
 def canonical_progress(progress: pd.DataFrame) -> pd.DataFrame:
-    """progress.csv of either trainer -> canonical columns (missing quantities are NaN)."""
+    """progress.csv of either trainer -> canonical columns (missing quantities are NaN), times on `CLOCK`."""
     out = pd.DataFrame(index=progress.index)
     for name in TIDY_QUANTITIES:
         found = log_keys.find_key(progress.columns, name)
         out[name] = pd.to_numeric(progress[found], errors="coerce") if found else np.nan
     if out["timesteps"].isna().all():
         raise ValueError("progress.csv has no env-step column (total_timesteps or EnvStepsSoFar)")
+    if UNIFIED_TIME_KEY in progress.columns:
+        out["time"] = pd.to_numeric(progress[UNIFIED_TIME_KEY], errors="coerce")
+    elif log_keys.find_key(progress.columns, "time") in START_OF_UPDATE_TIME_KEYS:
+        out["time"] = end_of_update_times(out["time"])
     return out
+
+
+def end_of_update_times(start_times: pd.Series) -> pd.Series:
+    """[SB]/[B] ppo2's time_elapsed of update k+1 is the end of update k; the last update's end is unknown."""
+    return start_times.shift(-1)
+
+
+def read_step(budget: int, step_grids: list[np.ndarray]) -> int:
+    """The env step every run of a comparison is read at: the largest step ≤ the budget that every run logged
+    (a pair is compared at the same env step, never past the budget: PPO1's episode counter, row 10, can
+    overshoot by a batch). 0 when the runs share no logged step ≤ the budget."""
+    common = None
+    for steps in step_grids:
+        inside = set(int(t) for t in np.asarray(steps) if t <= budget)
+        common = inside if common is None else common & inside
+    return max(common) if common else 0
+
+
+def reading(train: pd.DataFrame, evals: pd.DataFrame, step: int, eval_step: int | None = None) -> dict[str, Any]:
+    """One run's metrics read at ``step``: train_return of the row at ``step``, eval_return of the evaluation
+    at ``eval_step`` (default: the last one at or before ``step``), env-steps/s over the span from the start
+    of learn() to the last end-of-update time ≤ ``step`` (the same span for both trainers)."""
+    train = train.sort_values("timesteps")
+    evals = evals.sort_values("timesteps")
+    at = train[train["timesteps"] == step]
+    timed = train[(train["timesteps"] <= step) & np.isfinite(train["time"].astype(float))]
+    done = evals[(evals["timesteps"] <= (step if eval_step is None else eval_step))
+                 & np.isfinite(evals["value"].astype(float))]
+    if eval_step is not None:
+        done = done[done["timesteps"] == eval_step]
+    seconds = float(timed["time"].iloc[-1]) if len(timed) else None
+    return {
+        "train_return": _finite_or_none(at["value"].iloc[-1]) if len(at) else None,
+        "train_timesteps": int(step) if len(at) else None,
+        "eval_return": _finite_or_none(done["value"].iloc[-1]) if len(done) else None,
+        "eval_timesteps": int(done["timesteps"].iloc[-1]) if len(done) else None,
+        "train_time": seconds,
+        "steps_per_second": float(timed["timesteps"].iloc[-1]) / seconds if seconds else None,
+        "clock": CLOCK,
+    }
 
 
 def read_progress(run_dir: Path) -> pd.DataFrame:
@@ -62,13 +116,20 @@ def read_evaluations(run_dir: Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def run_curves(progress: pd.DataFrame, evaluations: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A run's train_return and eval_return curves (timesteps, time, value), times on `CLOCK`."""
+    train = pd.DataFrame({"timesteps": progress["timesteps"], "time": progress["time"],
+                          "value": progress["train_return"]})
+    evals = pd.DataFrame({"timesteps": evaluations["timesteps"], "time": evaluations["time_elapsed"],
+                          "value": evaluations["eval_return_mean"]})
+    return train, evals
+
+
 def summarize_run(run_dir: Path, run: "RunSpec", *, wall_time: float) -> dict[str, Any]:
-    """The final numbers of one finished run (written as its summary.json)."""
+    """The numbers of one finished run (its summary.json), read at the last logged step ≤ the budget; the
+    tidy tables read every run of an env again at the step all of them logged (`align_readings`)."""
     progress = read_progress(run_dir)
-    evaluations = read_evaluations(run_dir)
-    last = progress.iloc[-1]
-    env_steps = int(last["timesteps"])
-    train_time = float(last["time"]) if np.isfinite(last["time"]) else wall_time
+    train, evals = run_curves(progress, read_evaluations(run_dir))
     semantics = rundir.read_json_if_present(run_dir / SEMANTICS_JSON) or {}
     return {
         "suite": run.suite, "env": run.env, "variant": run.variant.name, "backend": run.variant.trainer,
@@ -76,12 +137,9 @@ def summarize_run(run_dir: Path, run: "RunSpec", *, wall_time: float) -> dict[st
         "workers": run.workers if run.variant.trainer == "ppo1" else None,
         "num_envs": run.num_envs if run.variant.trainer == "ppo2" else None,
         "base": run.variant.base, "switch": run.variant.switch,
-        "timesteps": env_steps, "updates": len(progress),
-        "train_return": _finite_or_none(last["train_return"]),
-        "eval_return": _finite_or_none(evaluations["eval_return_mean"].iloc[-1]) if len(evaluations) else None,
-        "eval_timesteps": int(evaluations["timesteps"].iloc[-1]) if len(evaluations) else None,
-        "wall_time": wall_time, "train_time": train_time,
-        "steps_per_second": env_steps / train_time if train_time > 0 else None,
+        "timesteps": int(progress["timesteps"].iloc[-1]), "updates": len(progress),
+        **reading(train, evals, read_step(run.budget, [train["timesteps"].to_numpy()])),
+        "wall_time": wall_time,
         "semantics": semantics,
     }
 
@@ -89,6 +147,43 @@ def summarize_run(run_dir: Path, run: "RunSpec", *, wall_time: float) -> dict[st
 def _finite_or_none(value: Any) -> float | None:
     value = float(value)
     return value if np.isfinite(value) else None
+
+
+def align_readings(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """Read every run of an env at the same steps from the curves: train_return at the largest step ≤ the
+    budget that every run logged, eval_return at the largest evaluation step ≤ that which every run has
+    (`read_step`), so each pair — and each variant's seeds — is compared at one env step."""
+    out = runs.copy()
+    for env, group in runs.groupby("env", sort=False):
+        budget = int(group["budget"].iloc[0])
+        env_curves = curves[curves["env"] == env]
+        train_of = {key: c for key, c in env_curves[env_curves["metric"] == "train_return"].groupby(RUN_KEYS)}
+        evals_of = {key: c for key, c in env_curves[env_curves["metric"] == "eval_return"].groupby(RUN_KEYS)}
+        keys = [tuple(row[k] for k in RUN_KEYS) for _, row in group.iterrows()]
+        step = read_step(budget, [train_of[key]["timesteps"].to_numpy() for key in keys])
+        empty = env_curves.iloc[0:0]
+        # the evaluation every run of the env has at or before the step (all runs share eval_freq)
+        eval_step = read_step(step, [evals_of.get(key, empty)["timesteps"].to_numpy() for key in keys])
+        for index, key in zip(group.index, keys):
+            for field, value in reading(train_of[key], evals_of.get(key, empty), step, eval_step).items():
+                out.loc[index, field] = value
+    return out
+
+
+def migrate_legacy_clock(summary: dict[str, Any], curves: pd.DataFrame, diagnostics: pd.DataFrame
+                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A run published before the one clock: PPO2's train-curve and diagnostics times move from the start to
+    the end of each update (`end_of_update_times`); PPO1's were already end-of-update. Evaluation times are
+    unchanged (both trainers always took them after the update)."""
+    if summary.get("clock") == CLOCK or summary["backend"] != "ppo2":
+        return curves, diagnostics
+    curves = curves.copy()
+    train = curves["metric"] == "train_return"
+    ordered = curves[train].sort_values("timesteps")
+    curves.loc[ordered.index, "time"] = end_of_update_times(ordered["time"]).to_numpy()
+    diagnostics = diagnostics.sort_values("timesteps").copy()
+    diagnostics["time"] = end_of_update_times(diagnostics["time"]).to_numpy()
+    return curves, diagnostics
 
 
 # -- collecting a suite directory -------------------------------------------------------------------
@@ -105,25 +200,23 @@ def collect(suite_dir: Path) -> dict[str, pd.DataFrame]:
         if not (run_dir / PROGRESS_CSV).exists():
             if earlier is None:
                 raise FileNotFoundError(f"{run_dir}: neither progress.csv nor earlier tidy tables to take it from")
-            for frames, name in ((curves, "curves"), (diagnostics, "diagnostics")):
-                table = earlier[name]
-                frames.append(table[np.logical_and.reduce([table[k] == v for k, v in keys.items()])])
+            mine = {name: earlier[name][np.logical_and.reduce([earlier[name][k] == v for k, v in keys.items()])]
+                    for name in GZIPPED_TABLES}
+            run_curve, run_diag = migrate_legacy_clock(summary, mine["curves"], mine["diagnostics"])
+            curves.append(run_curve)
+            diagnostics.append(run_diag)
             continue
         progress = read_progress(run_dir)
-        evaluations = read_evaluations(run_dir)
-        train = pd.DataFrame({"timesteps": progress["timesteps"], "time": progress["time"],
-                              "metric": "train_return", "value": progress["train_return"]})
-        evals = pd.DataFrame({"timesteps": evaluations["timesteps"], "time": evaluations["time_elapsed"],
-                              "metric": "eval_return", "value": evaluations["eval_return_mean"]})
-        for frame in (train, evals):
-            curves.append(frame.assign(**keys))
-        diag = progress[["timesteps", "time", *DIAGNOSTICS]].assign(**keys)
-        diagnostics.append(diag)
+        train, evals = run_curves(progress, read_evaluations(run_dir))
+        curves += [train.assign(metric="train_return", **keys), evals.assign(metric="eval_return", **keys)]
+        diagnostics.append(progress[["timesteps", "time", *DIAGNOSTICS]].assign(**keys))
     if not runs:
         raise FileNotFoundError(f"no finished runs under {suite_dir} (expected <env>/<variant>/seed-<s>/summary.json)")
+    curve_table = _keys_first(pd.concat(curves, ignore_index=True))
+    curve_table = curve_table[[*RUN_KEYS, "timesteps", "time", "metric", "value"]]
     return {
-        "runs": pd.DataFrame(runs),
-        "curves": _keys_first(pd.concat(curves, ignore_index=True)),
+        "runs": align_readings(pd.DataFrame(runs), curve_table),
+        "curves": curve_table,
         "diagnostics": _keys_first(pd.concat(diagnostics, ignore_index=True)),
     }
 
@@ -201,21 +294,60 @@ def load_tidy(suite_dir: Path) -> dict[str, pd.DataFrame]:
 def publish(suite_dir: Path, dest: Path) -> int:
     """Copy what a published suite needs into ``dest``: suite.json/yaml, every finished run's small JSON
     files (not its logs or TensorBoard events) and the tidy tables built from the full run directories.
+    What is published says nothing of the machine's paths (`published_json`), and each summary.json holds
+    the reading of the tidy runs table (every run of an env read at the same step, `align_readings`).
     Returns the number of runs published."""
-    import shutil
-
     suite_dir, dest = Path(suite_dir), Path(dest)
     dirs = rundir.finished_run_dirs(suite_dir)
     tables = collect(suite_dir)
+    readings = tables["runs"].set_index(RUN_KEYS)
     dest.mkdir(parents=True, exist_ok=True)
-    for name in (SUITE_JSON, SUITE_YAML):
-        if (suite_dir / name).exists():
-            shutil.copyfile(suite_dir / name, dest / name)
+    record = rundir.read_json_if_present(suite_dir / SUITE_JSON)
+    if record is not None:
+        rundir.write_json(dest / SUITE_JSON, published_json(SUITE_JSON, record))
+    if (suite_dir / SUITE_YAML).exists():
+        write_text(dest / SUITE_YAML, (suite_dir / SUITE_YAML).read_text())
     for run_dir in dirs:
         target = dest / run_dir.relative_to(suite_dir)
         target.mkdir(parents=True, exist_ok=True)
         for name in PUBLISHED_RUN_FILES:
-            if (run_dir / name).exists():
-                shutil.copyfile(run_dir / name, target / name)
+            if not (run_dir / name).exists():
+                continue
+            data = rundir.read_json(run_dir / name)
+            if name == SUMMARY_JSON:
+                aligned = readings.loc[tuple(data[k] for k in RUN_KEYS)]
+                data.update({field: _json_value(aligned[field]) for field in READING_FIELDS})
+            rundir.write_json(target / name, published_json(name, data))
     save_tidy(tables, dest)
     return len(dirs)
+
+
+READING_FIELDS = ("train_return", "train_timesteps", "eval_return", "eval_timesteps", "train_time",
+                  "steps_per_second", "clock")
+# what a run's versions.json could not record when it ran before a field existed
+VERSIONS_ADDED_LATER = ("cpu_model", "environment", "tf-keras", "mujoco", "box2d", "ale-py", "minatar",
+                        "statsmodels", "matplotlib")
+
+
+def published_json(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A results file as it is published: commands without the machine's paths (`rundir.portable_command`),
+    the suite file by its name, and, in a versions.json written before a field existed, that field named as
+    not recorded (never guessed)."""
+    data = dict(data)
+    if name in (CONFIG_JSON, STATUS_JSON) and "command" in data:
+        data["command"] = rundir.portable_command(data["command"])
+    if name == SUITE_JSON and data.get("source"):
+        data["source"] = f"comparisons/suites/{Path(data['source']).name}"
+    if name == VERSIONS_JSON:
+        missing = [key for key in VERSIONS_ADDED_LATER if key not in data]
+        if missing:
+            data["not_recorded_at_run_time"] = missing
+    return data
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value) if np.isfinite(value) else None
+    return None if value is None or (isinstance(value, float) and not np.isfinite(value)) else value

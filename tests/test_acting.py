@@ -236,7 +236,7 @@ def test_rollout_makes_no_tf_call_per_env_step():
 
     agent = tfppo.PPO2("CartPole-v1", num_envs=2, n_steps=32, nminibatches=1, noptepochs=1, total_timesteps=64,
                        verbose=0)
-    runner = agent.make_runner(32, agent.tracker)
+    runner = agent.make_runner()
     runner.run()  # env creation and first resets outside the measured window
     assert isinstance(runner.actor, NumpyActor)
     assert _tf_calls_during(runner.run) == 0

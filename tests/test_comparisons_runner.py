@@ -152,13 +152,52 @@ def test_dask_localcluster_runs_the_same_suite(tmp_path, monkeypatch):
     import distributed  # tfppo[test] installs the cluster extra: a missing Dask is a failure, not a skip
     ledger = tmp_path / "ledger"
     monkeypatch.setenv("FAKE_LEDGER", str(ledger))
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as c:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  resources={"cores": 1}) as c:
         runner, _ = make_runner(tmp_path, scheduler=c.scheduler_address)
         outcome = runner.run()
     assert (outcome.counts.done, outcome.counts.failed) == (4, 0)
     runs = collect(tmp_path / "out" / "tiny")["runs"]
     assert set(zip(runs["env"], runs["variant"], runs["seed"])) == KEYS
     assert set(ledger_counts(ledger).values()) == {1}
+
+
+TWO_WORKER_PPO1 = TINY_SUITE.replace("ppo1: {trainer: ppo1, preset: baselines-ppo1, workers: 1}",
+                                     "ppo1: {trainer: ppo1, preset: baselines-ppo1, workers: 2}")
+
+
+def test_a_ppo1_run_of_two_ranks_takes_two_cores_of_a_dask_worker(tmp_path, monkeypatch):
+    """One worker with 2 threads and 2 declared cores: the two 2-rank PPO1 runs must not overlap (2 threads
+    alone would run both at once: 4 processes on 2 cores)."""
+    import distributed
+
+    intervals = tmp_path / "intervals"
+    monkeypatch.setenv("FAKE_INTERVALS", str(intervals))
+    monkeypatch.setenv("FAKE_SLEEP", "0.5")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None,
+                                  resources={"cores": 2}) as c:
+        only_ppo1 = TWO_WORKER_PPO1.split("  ppo2: {trainer")[0]
+        runner, _ = make_runner(tmp_path, only_ppo1, scheduler=c.scheduler_address)
+        outcome = runner.run()
+    assert (outcome.counts.done, outcome.counts.failed) == (2, 0)
+    (a0, a1, _), (b0, b1, _) = sorted(tuple(map(float, line.split())) for line in intervals.read_text().splitlines())
+    assert a1 <= b0, "two 2-rank PPO1 runs ran at once on a worker that declares 2 cores"
+
+
+def test_dask_workers_without_enough_cores_are_refused_in_one_line(tmp_path):
+    import distributed
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as c:
+        runner, _ = make_runner(tmp_path, TWO_WORKER_PPO1, scheduler=c.scheduler_address)
+        with pytest.raises(SuiteError, match=r"no Dask worker declares 2 'cores' \(largest: 0\); start workers with"):
+            runner.run()
+
+
+@pytest.mark.parametrize("address", ["notanaddress", "tcp:/x:1", "10.0.0.5 8786"])
+def test_a_malformed_scheduler_address_is_one_line(tmp_path, address):
+    runner, _ = make_runner(tmp_path, scheduler=address)
+    with pytest.raises(SuiteError, match="is not a scheduler address; give PROTOCOL://HOST:PORT"):
+        runner.run()
 
 
 def test_unreachable_scheduler_is_one_clear_error(tmp_path):

@@ -185,7 +185,7 @@ def test_env_subset_runs_fewer_without_changing_the_definition():
 
 
 def test_fingerprint_follows_the_resolved_semantics(tmp_path, monkeypatch):
-    from tfppo.config.hyperparameters import semantics
+    from tfppo.config import semantics
 
     suite = load_suite(write_suite(tmp_path))
     before = suite.fingerprint()

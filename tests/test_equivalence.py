@@ -63,7 +63,7 @@ def test_ppo1_two_workers_and_ppo2_two_envs_collect_the_same_first_segment(tmp_p
                              "Pendulum-v1", "64"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     ppo2 = tfppo.PPO2("Pendulum-v1", preset="equivalent", num_envs=2, n_steps=64, nminibatches=4, seed=3, verbose=0)
-    rollout = ppo2.make_runner(ppo2.config.n_steps, ppo2.tracker).run()
+    rollout = ppo2.make_runner().run()
     for rank in (0, 1):
         data = np.load(tmp_path / f"rank{rank}.npz")
         for i, w in enumerate(ppo2.model.get_weights()):

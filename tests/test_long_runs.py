@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tfppo.io.log_keys import WALL_CLOCK_KEYS
 from tfppo.training import checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 MPIRUN = shutil.which("mpirun", path=os.path.dirname(sys.executable)) or shutil.which("mpirun")
-WALL_CLOCK = {"time_elapsed", "misc/time_elapsed", "fps", "TimeElapsed", "StepsPerSecRank", "StepsPerSecTotal"}
+WALL_CLOCK = WALL_CLOCK_KEYS
 TIMEOUT = 300
 
 
@@ -103,7 +104,7 @@ def _resume_equivalence(tmp_path: Path, script: str, args: list[str], ranks: int
         assert have == want, f"row {i} differs"
     assert _tb_steps(run_log) == _tb_steps(ref_log)  # TensorBoard: every step once, none missing
     if "--eval_freq" in args:  # evaluations continue from the checkpoint too, none repeated or missing
-        strip = lambda rows: [{k: v for k, v in row.items() if k != "time_elapsed"} for row in rows]
+        strip = lambda rows: [{k: v for k, v in row.items() if k not in WALL_CLOCK_KEYS} for row in rows]
         read = lambda path: list(csv.DictReader(open(path / "evaluations.csv", newline="")))
         assert strip(read(run_log)) == strip(read(ref_log))
     ref_state, run_state = _state(ref_save), _state(run_save)

@@ -53,6 +53,22 @@ def test_timestep_counting_conventions(counting, expected):
     assert agent.num_timesteps == 40
 
 
+def test_stop_at_budget_never_runs_past_max_timesteps():
+    # 7-step episodes, T = 20, budget 50 steps. [B]'s counter has counted 35 completed steps after 2
+    # iterations (40 env steps) and 56 after 3 (60 steps): it runs a 3rd batch, 10 steps past the budget.
+    baselines = _agent("episodes", schedule="linear", max_timesteps=50)
+    baselines.learn()
+    assert (baselines.n_updates, baselines.num_timesteps) == (3, 60)
+    # stop_at_budget: floor(50 / 20) = 2 updates, as PPO2's floor(total / nbatch) (spec §7.2); lrmult is still
+    # [B]'s, from the episode counter (row 10): 1 − 35/50 = 0.3 at the end
+    capped = _agent("episodes", schedule="linear", max_timesteps=50, stop_at_budget=True)
+    capped.learn()
+    assert (capped.n_updates, capped.num_timesteps) == (2, 40)
+    assert capped.lrmult() == pytest.approx(0.3)
+    with pytest.raises(tfppo.ConfigError, match="--stop_at_budget needs --max_timesteps"):
+        _agent("episodes", schedule="constant", max_iters=2, stop_at_budget=True)
+
+
 def test_lrmult_follows_the_counter():
     agent = _agent("episodes", schedule="linear", max_timesteps=100)
     agent.timesteps_so_far = 35

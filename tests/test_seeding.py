@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from tfppo.config.seeding import RunSeeds
+from tfppo.io.log_keys import WALL_CLOCK_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMING_COLUMNS = {"fps", "time_elapsed", "TimeElapsed", "StepsPerSecRank", "StepsPerSecTotal", "misc/time_elapsed"}
+TIMING_COLUMNS = WALL_CLOCK_KEYS
 
 
 def test_streams_are_reproducible_and_independent():

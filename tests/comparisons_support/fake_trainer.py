@@ -8,6 +8,7 @@ Behaviour is steered by environment variables:
   FAKE_ALWAYS_FAIL=NAME runs of variant NAME always fail.
   FAKE_SLEEP=S          sleep S seconds before writing (to interrupt a suite mid-way).
   FAKE_LEDGER=PATH      append one line "env/variant/seed" per completed run (counts executions).
+  FAKE_INTERVALS=PATH   append one line "<start> <end> <workers>" (wall-clock seconds) per run.
 """
 import argparse
 import csv
@@ -36,7 +37,11 @@ if os.environ.get("FAKE_FAIL_ONCE") and not marker.exists():
 if os.environ.get("FAKE_ALWAYS_FAIL") == variant:
     print("fake_trainer: error: this variant always fails", file=sys.stderr)
     sys.exit(1)
+started = time.time()
 time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
+if os.environ.get("FAKE_INTERVALS"):
+    with open(os.environ["FAKE_INTERVALS"], "a") as intervals:
+        intervals.write(f"{started} {time.time()} {os.environ.get('FAKE_WORKERS', '1')}\n")
 budget = args.total_timesteps or args.max_timesteps
 final = 100.0 + 10.0 * args.seed + (5.0 if variant.startswith("ppo1") else 0.0)
 log_dir.mkdir(parents=True, exist_ok=True)

@@ -6,14 +6,13 @@ import numpy as np
 
 import tfppo
 from tfppo.training import mpi
-from tfppo.envs.episodes import EpisodeTracker
 
 out, num_envs, iters = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 comm = mpi.world()
 rank = comm.Get_rank()
 agent = tfppo.PPO2("CartPole-v1", preset="sb-ppo2", num_envs=num_envs, n_steps=32, nminibatches=2, noptepochs=2,
                    seed=5, verbose=0)
-first = agent.make_runner(32, EpisodeTracker(num_envs)).run()  # the env and action streams of this rank
+first = agent.make_runner().run()  # the env and action streams of this rank
 agent.close()
 agent.learn(32 * num_envs * comm.Get_size() * iters)
 np.savez(f"{out}/rank{rank}.npz", *agent.model.get_weights(), n_weights=len(agent.model.get_weights()),

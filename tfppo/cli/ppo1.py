@@ -37,6 +37,9 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--schedule", choices=SCHEDULES, default=None)
     for budget in BUDGETS:
         parser.add_argument(f"--{budget}", type=float if budget == "max_seconds" else int, default=None)
+    parser.add_argument("--stop_at_budget", action="store_true",
+                        help="with --max_timesteps: never run past it (stop after floor(max_timesteps/(W*T)) updates "
+                             "even if Baselines' episode counter has not reached it; tfppo, off as in Baselines)")
     return parser.parse_args(argv)
 
 
@@ -46,6 +49,7 @@ def build_config(args) -> tuple[PPO1Config, Semantics | None]:
     hyper = {name: getattr(args, name) for name in (
         "timesteps_per_actorbatch", "clip_param", "entcoeff", "optim_epochs", "optim_stepsize", "optim_batchsize",
         "gamma", "lam", "schedule", "seed", *BUDGETS)}
+    hyper["stop_at_budget"] = args.stop_at_budget or None
     hyper["network"] = network_overrides(args)
     if args.load_path and not args.resume:
         given = dict(hyper, env=args.env, preset=args.preset, semantics=args.semantics,
@@ -75,9 +79,7 @@ def default_log_dir(config: PPO1Config, world_size: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tfppo.training.ppo1 import PPO1
-
-    return train(parse_args(argv), build_config, PPO1, default_log_dir)
+    return train(parse_args(argv), build_config, "PPO1", default_log_dir)
 
 
 def run() -> int:

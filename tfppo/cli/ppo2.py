@@ -81,9 +81,7 @@ def default_log_dir(config: PPO2Config, world_size: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tfppo.training.ppo2 import PPO2
-
-    return train(parse_args(argv), build_config, PPO2, default_log_dir)
+    return train(parse_args(argv), build_config, "PPO2", default_log_dir)
 
 
 def run() -> int:

@@ -9,9 +9,10 @@ from tfppo.cli.common import build_on_every_rank, prog_name
 from tfppo.training import mpi
 
 
-def train(args: argparse.Namespace, build_config: Callable[[argparse.Namespace], tuple], agent_class: type,
+def train(args: argparse.Namespace, build_config: Callable[[argparse.Namespace], tuple], agent_name: str,
           default_log_dir: Callable[[Any, int], str]) -> int:
-    """Validate on every rank (one-line errors before anything is built), then train ``agent_class``.
+    """Validate on every rank (one-line errors before anything is built), then train ``tfppo.<agent_name>``
+    (named, not passed: importing a trainer imports TensorFlow, which must wait until the flags are valid).
 
     Continuing from ``--load_path`` keeps the checkpoint's configuration and takes only the budget of the
     flags (`tfppo.cli.common.resume_config`); the counters so far count toward it."""
@@ -33,7 +34,7 @@ def train(args: argparse.Namespace, build_config: Callable[[argparse.Namespace],
         agent.set_budget(**config.budget())
     else:
         hyperparameters = {k: v for k, v in config.to_dict().items() if k not in ("env", "preset")}
-        agent = agent_class(config.env, preset=config.preset, semantics=semantics, **options, **hyperparameters)
+        agent = getattr(tfppo, agent_name)(config.env, preset=config.preset, semantics=semantics, **options, **hyperparameters)
     try:
         agent.learn(save_path=args.save_path, save_freq=args.save_freq, keep_checkpoints=args.keep_checkpoints,
                     eval_freq=args.eval_freq, eval_episodes=args.eval_episodes)

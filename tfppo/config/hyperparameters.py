@@ -227,10 +227,17 @@ class PPO1Config(_TrainerConfig):
     max_episodes: int = 0
     max_iters: int = 0
     max_seconds: float = 0
+    # tfppo, not in [B]: with max_timesteps, stop after floor(max_timesteps / (W·T)) updates even when [B]'s
+    # episode counter (row 10) has not reached max_timesteps yet, so PPO1, like PPO2 (spec §7.2), never runs
+    # past its budget. Off by default, as in [B]; the comparison suites turn it on (equal budgets).
+    stop_at_budget: bool = False
     seed: int = 0
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
     def __post_init__(self) -> None:
+        if self.stop_at_budget and self.max_timesteps <= 0:
+            raise ConfigError("--stop_at_budget needs --max_timesteps (it caps the updates at "
+                              "floor(max_timesteps / (workers · timesteps_per_actorbatch)))")
         for name in ("timesteps_per_actorbatch", "optim_epochs"):
             _positive_int(name, getattr(self, name))
         if isinstance(self.optim_batchsize, bool) or not isinstance(self.optim_batchsize, int) \

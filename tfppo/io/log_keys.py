@@ -44,6 +44,14 @@ QUANTITY_KEYS: dict[str, tuple[str, str]] = {
 }
 
 
+# Keys whose values are wall-clock readings (the only columns two runs of the same command may differ in):
+# time/elapsed is the one clock of both trainers (seconds from learn() to the end of each update); the others
+# are the originals' own (PPO2's time_elapsed is read at the *start* of an update, as [SB]/[B] ppo2 log it).
+UNIFIED_TIME_KEY = "time/elapsed"
+WALL_CLOCK_KEYS = frozenset({UNIFIED_TIME_KEY, "time_elapsed", "misc/time_elapsed", "TimeElapsed", "fps",
+                             "StepsPerSecRank", "StepsPerSecTotal"})
+
+
 def aliases(quantity: str) -> tuple[str, ...]:
     """Every name ``quantity`` is logged under, in order of preference: [SB] PPO2, PPO1, [B] ppo2."""
     ppo2, ppo1 = QUANTITY_KEYS[quantity]

@@ -226,7 +226,7 @@ class Algorithm:
                 self.penalty_step(logger, result, comm)
                 control.record(logger, rollout, batch, result)
                 self.log_row(logger, run, schedule, batch, losses, result, len(episodes), times)
-                logger.record("time/elapsed", times.finished)
+                logger.record(log_keys_module.UNIFIED_TIME_KEY, times.finished)
                 logger.dump(self.num_timesteps)
                 self.evaluator.maybe_evaluate(self, self.num_timesteps)  # before a checkpoint can be written
                 control.end_iteration()

@@ -78,9 +78,12 @@ class PPO1(Algorithm):
         return self.config.max_timesteps or None
 
     def budget_left(self, run: dict[str, Any], elapsed: float) -> bool:
-        """[B]'s top-of-iteration check of the one budget given (spec §9); rank 0 decides for max_seconds."""
+        """[B]'s top-of-iteration check of the one budget given (spec §9); rank 0 decides for max_seconds.
+        ``stop_at_budget`` also stops once the next update would pass max_timesteps env steps."""
         cfg = self.config
         if cfg.max_timesteps:
+            if cfg.stop_at_budget and self.num_timesteps + self.steps_per_update > cfg.max_timesteps:
+                return False
             return self.timesteps_so_far < cfg.max_timesteps
         if cfg.max_episodes:
             return self.episodes_so_far < cfg.max_episodes
