@@ -107,7 +107,7 @@ def render_presets() -> str:
 INTRO = """# PPO1 vs PPO2: every difference, and the switch that sets it
 
 Generated from `tfppo/semantics.py` by `python scripts/semantics_table.py`; a test fails when this file and
-the presets disagree. Row numbers are those of §10 of the spec (`shared/spec/ppo1-ppo2-semantics.md`).
+the presets disagree. Row numbers are those of §10 of the spec (`docs/spec.md`).
 "Baselines PPO2" shows `baselines-ppo2 / baselines-ppo2-mujoco` where the two differ. Any switch can be set
 with `--semantics key=value` in both scripts; rows without a switch are trainer options or identical in all
 four originals. Row 22 (clip fraction, PPO2 only) and row 26 (recurrent policies) are not behavioural

@@ -15,7 +15,7 @@ Under MPI every Adam step uses the mean of the ranks' minibatch gradients
   batches and shuffles once per update, and every rank computes the mean over
   all ranks' minibatches itself — the whole update stays one XLA computation
   with no communication inside. Costs W× the minibatch arithmetic, which for
-  PPO's small MLPs is far below one host round trip of TF (README, Performance).
+  PPO's small MLPs is far below one host round trip of TF (docs/performance.md).
 * ``grad_reducer``: the flat gradient is Allreduce-averaged inside the graph (a
   ``tf.numpy_function`` between gradient and clip/apply, as [B]
   MpiAdamOptimizer's py_func); a plain graph, since XLA cannot hold the host
@@ -23,7 +23,7 @@ Under MPI every Adam step uses the mean of the ranks' minibatch gradients
 
 With ``xla=True`` (the default) the whole update is one XLA computation
 (``jit_compile=True``): the per-minibatch cost falls from ≈0.35 ms of TF
-executor overhead to ≈0.1 ms on 2 cores (README, Performance). XLA fuses and
+executor overhead to ≈0.1 ms on 2 cores (docs/performance.md). XLA fuses and
 reorders float operations, so its parameters differ from the plain graph's by
 float rounding only (tests hold both to the same reference).
 """
@@ -172,7 +172,7 @@ class Learner:
         self.optimizer.build(model.trainable_variables)
         self._n_passes = plan.n_epochs + (1 if semantics.eval_pass else 0)
         # The epoch loop is an explicit tf.while_loop, so nothing is autograph-converted: converting the
-        # loop was most of the one-time trace (README, Performance). XLA cannot hold the host-side MPI
+        # loop was most of the one-time trace (docs/performance.md). XLA cannot hold the host-side MPI
         # reducer, so with one the update is a plain graph (XLA pieces inside a graph loop measured slower:
         # each launch costs more than the arithmetic of a minibatch).
         self.compiled_update = tf.function(self._update, jit_compile=xla and grad_reducer is None, autograph=False)

@@ -11,7 +11,7 @@ The one loop (`tfppo.training.algorithm.Algorithm.learn`) uses it in four lines:
         control.end_iteration()                        # periodic checkpoint, stop signals
     control.finish()                                   # final checkpoint (inside the with)
 
-Exact resume (README, "Long runs"): the envs' internal state cannot be saved, so at every periodic
+Exact resume (docs/long-runs.md): the envs' internal state cannot be saved, so at every periodic
 checkpoint boundary the uninterrupted run re-seeds its envs exactly as a run resumed from that
 checkpoint does (seed, global env index, updates so far; `Algorithm.restart_envs`). Everything else
 that decides the future — weights, Adam slots and step, normalisers, RNG states of every env and rank,
