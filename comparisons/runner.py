@@ -353,7 +353,7 @@ def runner_active(suite_dir: Path) -> bool:
         return False
 
 
-SCHEDULER_ADDRESS = re.compile(r"[a-z][a-z0-9+.-]*://[^\s/:]+(:\d+)?/?")
+SCHEDULER_ADDRESS = re.compile(r"[a-z][a-z0-9+.-]*://\S+")
 CORES = "cores"  # the Dask worker resource a run asks for: one per process it starts (PPO1: W MPI ranks)
 
 

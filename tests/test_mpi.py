@@ -146,11 +146,10 @@ def test_ppo2_ranks_stay_identical_and_use_the_global_env_streams(tmp_path):
     assert int(ranks[0]["episodes"]) == int(ranks[1]["episodes"])  # episode statistics gathered from both
     # Rank r's envs are global envs 2r, 2r+1: the same observations and actions as one process with 4 envs.
     import tfppo
-    from tfppo.envs.episodes import EpisodeTracker
 
     single = tfppo.PPO2("CartPole-v1", preset="sb-ppo2", num_envs=4, n_steps=32, nminibatches=2, noptepochs=2,
                         seed=5, verbose=0)
-    rollout = single.make_runner(32, EpisodeTracker(4)).run()
+    rollout = single.make_runner().run()
     for r, data in enumerate(ranks):
         np.testing.assert_array_equal(data["obs"], rollout.obs[:, 2 * r:2 * r + 2])
         np.testing.assert_array_equal(data["actions"], rollout.actions[:, 2 * r:2 * r + 2])

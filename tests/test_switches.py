@@ -134,7 +134,7 @@ def test_obs_and_reward_normalisation_switches(obs_norm, reward_norm):
     sem = get_preset("sb-ppo2").replace(obs_norm=obs_norm, reward_norm=reward_norm)
     agent = tfppo.PPO2("tests.test_switches:ConstantEnv", semantics=sem, n_steps=32, nminibatches=1,
                        total_timesteps=32, verbose=0)
-    rollout = agent.make_runner(agent.config.n_steps, agent.tracker).run()
+    rollout = agent.make_runner().run()
     assert (agent.normalizer is not None) == (obs_norm == "env" or reward_norm)
     assert agent.model.policy_obs_norm == (obs_norm == "policy")
     if obs_norm == "env":  # VecNormalize: mean → 2, var → 0, so stored observations are ≈ 0, not the raw 2
@@ -162,7 +162,7 @@ def test_vecnorm_reset_switch_reaches_the_runner(preset, counted):
     sem = get_preset(preset).replace(obs_norm="env", reward_norm=True)
     agent = tfppo.PPO2("tests.test_switches:ConstantEnv", preset=preset, semantics=sem, n_steps=32,
                        nminibatches=1, total_timesteps=32, verbose=0)
-    agent.make_runner(agent.config.n_steps, agent.tracker)  # resets the envs once, steps nothing
+    agent.make_runner()  # resets the envs once, steps nothing
     assert agent.normalizer.reset_mode == ("baselines" if preset.startswith("baselines") else "sb")
     assert agent.normalizer.obs_rms.count == pytest.approx(counted)
 
