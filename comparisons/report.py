@@ -59,7 +59,8 @@ def analyse(suite_dir: Path, settings: stats.BootstrapSettings) -> Analysis:
         write_json(suite_dir / TIDY_DIR / HEADER_JSON, header)
     per_variant = pd.concat([stats.per_variant(runs, curves, m, settings, thresholds) for m in METRICS],
                             ignore_index=True)
-    pair_rows = pd.concat([stats.pairwise(runs, pairs, m, settings) for m in METRICS], ignore_index=True)
+    pair_rows = stats.correct_over_report(
+        pd.concat([stats.pairwise(runs, pairs, m, settings) for m in METRICS], ignore_index=True))
     analysis = Analysis(suite_dir, header, runs, curves, data["diagnostics"], per_variant, pair_rows,
                         idle_ablations=record.get("idle_ablations", {}))
     references = stats.load_references()
@@ -88,8 +89,8 @@ def console_tables(analysis: Analysis) -> str:
     lines = [*tables.header_lines(analysis.header), "", tables.to_markdown(pd.DataFrame(rows)), ""]
     pair_table = tables.pairwise_table(analysis.pairs)
     if not pair_table.empty:
-        shown = pair_table[["env", "comparison", "metric", "difference [95% CI]", "P(a > b) [95% CI]", "Holm p",
-                            "identical seeds"]]
+        shown = pair_table[["env", "comparison", "metric", "difference [95% CI]", "P(a > b) [95% CI]",
+                            tables.FAMILY_HOLM, tables.report_holm(analysis.pairs), "reading", "identical seeds"]]
         lines += [tables.to_markdown(shown), ""]
     lines.append(f"{stats_note(analysis)}")
     return "\n".join(lines)
@@ -102,8 +103,14 @@ def stats_note(analysis: Analysis) -> str:
     rather than t quantiles, so with 3–5 seeds its 95% interval covers less than 95% (Hesterberg 2015, "What
     teachers should know about the bootstrap"). A CI that only just excludes 0 then needs Welch's p beside it.
     """
+    tests = int(analysis.pairs["report_tests"].iloc[0]) if "report_tests" in analysis.pairs else 0
     note = ("IQM and differences: 95% stratified-bootstrap CIs (rliable); P(a > b): Mann-Whitney probability of "
-            "improvement with CI; Holm: Welch t-test p, Holm-corrected across envs. train_return = "
+            "improvement with CI. Welch t-test p, corrected two ways: *Holm p (pair over envs)* over the envs of "
+            f"one pair and metric; *Holm p* and *BH q (report, {tests} tests)* over every test of this report "
+            f"(each pair × env × metric; Holm: family-wise error, Benjamini-Hochberg: false-discovery rate). A "
+            f"difference is a *finding* only when its report-wide Holm p < {stats.FINDING_ALPHA}; one with Welch "
+            f"p < {stats.FINDING_ALPHA} that does not survive that is *suggestive* (column *reading*). "
+            "train_return = "
             f"{tables.METRIC_NOTES['train_return']}; eval_return = {tables.METRIC_NOTES['eval_return']}.")
     fewest = int(analysis.runs.groupby(["env", "variant"])["seed"].nunique().min()) if len(analysis.runs) else 0
     if 0 < fewest < FEW_SEEDS:

@@ -4,7 +4,8 @@ Per env × variant: mean ± std, median, IQM with a 95% stratified-bootstrap CI 
 ≥ 2,000 resamples by default, seeded), area under the learning curve, steps to a threshold,
 env-steps/s and wall-clock. Per pair (a − b, e.g. PPO1 − PPO2 or ablation − base): difference
 of means with a bootstrap CI, probability of improvement P(a > b) with a CI (rliable), Welch's
-t-test p with Holm's correction across envs (statsmodels). Across envs: IQM, mean, median and
+t-test p with Holm's correction across envs (statsmodels), and over every test of the report (Holm and
+Benjamini-Hochberg; ``correct_over_report``). Across envs: IQM, mean, median and
 optimality gap of scores normalised by **fixed, declared** references (`references.yaml`), and
 performance profiles.
 
@@ -131,16 +132,42 @@ def welch_p(a: np.ndarray, b: np.ndarray) -> float:
         return float(scipy.stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (statsmodels); NaNs stay NaN and are not counted."""
+def adjust(pvalues: list[float], method: str) -> list[float]:
+    """p-values adjusted for multiple testing by statsmodels' ``multipletests`` (``"holm"``: Holm-Bonferroni,
+    family-wise error; ``"fdr_bh"``: Benjamini-Hochberg q, false-discovery rate); NaNs stay NaN, not counted."""
     from statsmodels.stats.multitest import multipletests
 
     p = np.asarray(pvalues, dtype=float)
     out = np.full_like(p, np.nan)
     ok = np.isfinite(p)
     if ok.any():
-        out[ok] = multipletests(p[ok], method="holm")[1]
+        out[ok] = multipletests(p[ok], method=method)[1]
     return out.tolist()
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values; NaNs stay NaN and are not counted."""
+    return adjust(pvalues, "holm")
+
+
+FINDING_ALPHA = 0.05
+
+
+def correct_over_report(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Add the report-wide corrections: Holm p and Benjamini-Hochberg q over *every* test of the report (each
+    pair × env × metric row with a p), beside the per-family Holm p of ``pairwise`` (one pair and metric across
+    envs). A report that tests dozens of differences finds some at p < 0.05 by chance, so a difference reads as a
+    finding only when its report-wide Holm p < ``FINDING_ALPHA``; one with Welch p < ``FINDING_ALPHA`` that does
+    not survive is suggestive (``reading``)."""
+    out = pairs.copy()
+    if out.empty:
+        return out
+    out["welch_p_holm_report"] = holm(out["welch_p"].tolist())
+    out["welch_q_bh_report"] = adjust(out["welch_p"].tolist(), "fdr_bh")
+    out["report_tests"] = int(np.isfinite(out["welch_p"].to_numpy(dtype=float)).sum())
+    out["reading"] = np.where(out["welch_p_holm_report"] < FINDING_ALPHA, "finding",
+                              np.where(out["welch_p"] < FINDING_ALPHA, "suggestive", "–"))
+    return out
 
 
 # -- learning-curve summaries -----------------------------------------------------------------------

@@ -107,6 +107,24 @@ def results_table(per_variant: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+FAMILY_HOLM = "Holm p (pair over envs)"
+
+
+def report_holm(pairs: pd.DataFrame) -> str:
+    """Column names that name their family: how many tests the report-wide corrections run over."""
+    return f"Holm p (report, {int(pairs['report_tests'].iloc[0])} tests)"
+
+
+def report_bh(pairs: pd.DataFrame) -> str:
+    return f"BH q (report, {int(pairs['report_tests'].iloc[0])} tests)"
+
+
+def _corrections(rows: pd.DataFrame) -> dict[str, Any]:
+    """The per-family Holm p, the report-wide Holm p and BH q (`stats.correct_over_report`) and the reading."""
+    return {FAMILY_HOLM: rows["welch_p_holm"].map(fmt_p), report_holm(rows): rows["welch_p_holm_report"].map(fmt_p),
+            report_bh(rows): rows["welch_q_bh_report"].map(fmt_p), "reading": rows["reading"]}
+
+
 def pairwise_table(pairs: pd.DataFrame) -> pd.DataFrame:
     if pairs.empty:
         return pd.DataFrame()
@@ -118,7 +136,7 @@ def pairwise_table(pairs: pd.DataFrame) -> pd.DataFrame:
         "P(a > b) [95% CI]": [ci_text(p, lo, hi, 2) for p, lo, hi in
                               zip(pairs["p_improvement"], pairs["p_improvement_low"], pairs["p_improvement_high"])],
         "Welch p": pairs["welch_p"].map(fmt_p),
-        "Holm p": pairs["welch_p_holm"].map(fmt_p),
+        **_corrections(pairs),
         "identical seeds": [f"{i}/{m}" for i, m in zip(pairs["identical_seeds"], pairs["matched_seeds"])],
     })
 
@@ -142,7 +160,8 @@ def ablation_table(effects: pd.DataFrame) -> pd.DataFrame:
         "effect [95% CI]": [ci_text(d, lo, hi) for d, lo, hi in
                             zip(effects["difference"], effects["difference_low"], effects["difference_high"])],
         "P(switch better)": effects["p_improvement"].map(lambda p: fmt(p, 2)),
-        "Holm p": effects["welch_p_holm"].map(fmt_p),
+        "Welch p": effects["welch_p"].map(fmt_p),
+        **_corrections(effects),
     })
 
 

@@ -121,15 +121,29 @@ def test_pairwise_difference_and_holm_across_envs():
     assert same["identical_seeds"].tolist() == [5, 5] and same["difference"].tolist() == [0.0, 0.0]
 
 
+def test_report_wide_corrections_are_holm_and_benjamini_hochberg_over_every_test():
+    # Hand-computed for p = (0.01, 0.04, 0.03, 0.5) and one row without a p (not counted, m = 4):
+    # Holm: sorted 0.01·4, 0.03·3, 0.04·2 -> running max 0.04, 0.09, 0.09; 0.5·1 -> 0.5.
+    # BH: p·m/rank = 0.04, 0.06, 0.0533, 0.5 -> running min from the top: 0.04, 0.0533, 0.0533, 0.5.
+    pairs = pd.DataFrame({"welch_p": [0.01, 0.04, 0.03, 0.5, np.nan]})
+    out = stats.correct_over_report(pairs)
+    np.testing.assert_allclose(out["welch_p_holm_report"], [0.04, 0.09, 0.09, 0.5, np.nan])
+    np.testing.assert_allclose(out["welch_q_bh_report"], [0.04, 0.16 / 3, 0.16 / 3, 0.5, np.nan])
+    assert out["report_tests"].tolist() == [4] * 5
+    assert out["reading"].tolist() == ["finding", "suggestive", "suggestive", "–", "–"]
+    assert "welch_p_holm_report" not in pairs  # the input is left as it was
+
+
 def test_pair_table_shows_tiny_p_values_as_below_a_thousandth_and_keeps_every_digit(tmp_path):
     # Ten seeds a side, 100 apart with spread ~3: Welch's p is ~1e-20, which "0.000" (or tabulate's "0") misreports.
     a, b = np.arange(100.0, 110.0), np.arange(0.0, 10.0)
     runs = pd.DataFrame({"env": "CartPole-v1", "variant": ["a"] * 10 + ["b"] * 10, "seed": [*range(10)] * 2,
                          "train_return": [*a, *b]})
-    pairs = stats.pairwise(runs, [("a", "b")], "train_return", FAST)
+    pairs = stats.correct_over_report(stats.pairwise(runs, [("a", "b")], "train_return", FAST))
     assert pairs.loc[0, "welch_p"] < 1e-15
     row = tables.pairwise_table(pairs).iloc[0]
-    assert (row["Welch p"], row["Holm p"], row["mean a"], row["mean b"]) == ("< 0.001", "< 0.001", "104.5", "4.5")
+    assert (row["Welch p"], row["Holm p (pair over envs)"], row["Holm p (report, 1 tests)"], row["mean a"],
+            row["mean b"]) == ("< 0.001", "< 0.001", "< 0.001", "104.5", "4.5")
     assert [tables.fmt_p(p) for p in (0.00049, 0.0005, 0.04567, 1.0, float("nan"))] == [
         "< 0.001", "0.001", "0.046", "1.000", "–"]
     md = tables.write_table(pd.DataFrame({"mean": ["144.0"], "Holm p": ["0.040"]}), tmp_path / "t", HEADER, "t")[0]
@@ -186,7 +200,8 @@ def test_learning_curve_and_ablation_figures_are_written(tmp_path):
     paths = plots.learning_curves(curves, runs, "eval_return", "timesteps", HEADER, tmp_path / "curves", FAST)
     assert [p.suffix for p in paths] == [".png", ".svg"]
     assert all(p.stat().st_size > 5000 for p in paths)
-    effects = stats.pairwise(runs, [("ppo1", "ppo2")], "eval_return", FAST).assign(switch="init")
+    effects = stats.correct_over_report(stats.pairwise(runs, [("ppo1", "ppo2")], "eval_return", FAST)
+                                        ).assign(switch="init")
     gaps = pd.DataFrame({"env": effects["env"], "metric": "eval_return", "base": "ppo2", "other": "ppo1",
                          "gap": effects["difference"]})
     paths = plots.ablation_plot(effects, "eval_return", HEADER, tmp_path / "ablation", gaps)
@@ -198,7 +213,7 @@ def test_learning_curve_and_ablation_figures_are_written(tmp_path):
 def _effect_rows(cells: dict[tuple[str, str], list[tuple[str, float]]]) -> pd.DataFrame:
     return pd.DataFrame([{"env": env, "metric": "m", "a": f"{base}+{switch}", "b": base, "switch": switch,
                           "difference": d, "difference_low": d - 1.0, "difference_high": d + 1.0,
-                          "welch_p_holm": 0.5}
+                          "welch_p_holm": 0.5, "reading": "–"}
                          for (env, base), effects in cells.items() for switch, d in effects])
 
 

@@ -2,7 +2,9 @@
 SIGTERM, the NaN guard and the quiet one-line errors, all through the real scripts in subprocesses.
 
 The reference for every resumed run is an *independent* uninterrupted run of the same command: the
-resumed run's progress.csv (minus wall-clock columns) and final weights must equal it exactly.
+resumed run's progress.csv (minus wall-clock columns) and final weights must equal it exactly. The rows
+the killed run wrote before the kill come from a second process of the same command, so these tests are
+also the check that one command gives the same run twice (reproducible seeding, TF op determinism).
 """
 from __future__ import annotations
 
