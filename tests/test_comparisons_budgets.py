@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -143,3 +144,23 @@ def test_the_suite_cli_refuses_a_corrupt_suite_json_in_one_line(tmp_path, capsys
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "suite.json is corrupt" in err
+
+
+RESULTS = Path(__file__).resolve().parents[1] / "comparisons" / "results"  # the committed suites (not in the wheel)
+PUBLISHED = sorted(p for p in RESULTS.iterdir() if (p / rundir.SUITE_JSON).exists())
+
+
+@pytest.mark.parametrize("suite_dir", PUBLISHED, ids=[p.name for p in PUBLISHED])
+def test_every_published_run_is_read_within_its_budget_and_names_no_machine_path(suite_dir):
+    summaries = sorted(suite_dir.glob(f"*/*/seed-*/{rundir.SUMMARY_JSON}"))
+    assert summaries
+    for path in summaries:
+        summary = rundir.read_json(path)
+        assert summary["clock"] == "end_of_update", path
+        assert 0 < summary["train_timesteps"] <= summary["budget"], path
+        assert 0 < summary["eval_timesteps"] <= summary["train_timesteps"], path
+        config = (path.parent / rundir.CONFIG_JSON).read_text()
+        assert "/work/" not in config and "/root/" not in config and "/tmp/" not in config, path
+        assert '"/' not in json.dumps(rundir.read_json(path.parent / rundir.CONFIG_JSON).get("command", [])), path
+    report = (suite_dir / rundir.REPORT_MD).read_text()
+    assert "Holm p (report, " in report and "BH q (report, " in report  # the suite-wide correction
