@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from tfppo.comparisons import factorial  # noqa: E402
 from tfppo.comparisons.tidy import DIAGNOSTICS  # noqa: E402
 from tfppo.comparisons.stats import BootstrapSettings  # noqa: E402
 from tfppo.comparisons.tables import header_lines  # noqa: E402
@@ -228,3 +230,29 @@ def ablation_figure(effects: pd.DataFrame, metric: str, gaps: pd.DataFrame | Non
         ax.set_xlabel(f"Δ {metric} (switch alone − base)", fontsize=8)
         ax.grid(alpha=0.3, axis="x")
     return fig
+
+
+def interaction_plot(runs: pd.DataFrame, design: factorial.Design, metric: str, header: dict[str, Any],
+                     stem: Path) -> list[Path]:
+    """One panel per env × pair of switches: the mean of ``metric`` with the first switch off/on (x) and one line
+    per level of the second, averaged over the other switches' cells, ± one standard error. Parallel lines: no
+    interaction; crossing or diverging lines: the first switch's effect depends on the second."""
+    pairs = list(itertools.combinations(design.switches, 2))
+    envs = list(dict.fromkeys(runs.loc[runs["variant"].isin(list(design.cells)), "env"]))
+    fig, axes = plt.subplots(max(1, len(envs)), len(pairs), squeeze=False, layout="constrained",
+                             figsize=(3.6 * len(pairs), 2.9 * max(1, len(envs))))
+    for j, (first, second) in enumerate(pairs):
+        means = factorial.marginal_means(runs, design, metric, first, second)
+        for i, env in enumerate(envs):
+            ax = axes[i, j]
+            g = means[means["env"] == env]
+            for on, style in ((False, "tab:blue"), (True, "tab:red")):
+                line = g[g["second_on"] == on].sort_values("first_on")
+                ax.errorbar([0, 1], line["mean"], yerr=line["se"], color=style, marker="o", capsize=3,
+                            label=f"{second} {'flipped' if on else 'base'}")
+            ax.set_xticks([0, 1], [f"{first}\nbase", f"{first}\nflipped"], fontsize=8)
+            ax.set_title(env, fontsize=9)
+            ax.set_ylabel(metric, fontsize=8)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    return save(fig, stem, header)

@@ -11,13 +11,14 @@ from typing import Any
 
 import pandas as pd
 
-from tfppo.comparisons import stats, tables
+from tfppo.comparisons import factorial, stats, tables
 from tfppo.comparisons.tidy import METRICS, load_tidy
 from tfppo.comparisons import rundir
 from tfppo.comparisons.rundir import HEADER_JSON, REPORT_DIR, REPORT_MD, SUITE_JSON, TIDY_DIR
 from tfppo.util.atomic import write_json, write_text
 
 ABLATION_TITLE = "Which switch explains the gap"
+FACTORIAL_TITLE = "Interactions: every main effect and interaction of the factorial"
 # Below this many seeds a side, the report says that its bootstrap intervals run narrow (see ``stats_note``).
 FEW_SEEDS = 10
 
@@ -38,6 +39,8 @@ class Analysis:
     effects: pd.DataFrame = field(default_factory=pd.DataFrame)
     anchors: pd.DataFrame = field(default_factory=pd.DataFrame)
     idle_ablations: dict[str, list[str]] = field(default_factory=dict)  # env -> variants not run
+    design: factorial.Design | None = None
+    factorial: pd.DataFrame = field(default_factory=pd.DataFrame)  # `factorial.effects` of both metrics
 
 
 def suite_record(suite_dir: Path) -> dict[str, Any]:
@@ -59,10 +62,14 @@ def analyse(suite_dir: Path, settings: stats.BootstrapSettings) -> Analysis:
         write_json(suite_dir / TIDY_DIR / HEADER_JSON, header)
     per_variant = pd.concat([stats.per_variant(runs, curves, m, settings, thresholds) for m in METRICS],
                             ignore_index=True)
-    pair_rows = stats.correct_over_report(
-        pd.concat([stats.pairwise(runs, pairs, m, settings) for m in METRICS], ignore_index=True))
+    pair_rows = pd.concat([stats.pairwise(runs, pairs, m, settings) for m in METRICS], ignore_index=True)
+    design = factorial.design_from_record(record.get("definition", {}).get("variants", {}))
+    effects = pd.DataFrame() if design is None else pd.concat(
+        [factorial.effects(runs, design, m, settings.reps, settings.seed, settings.confidence) for m in METRICS],
+        ignore_index=True)
+    pair_rows, effects = stats.correct_over_report(pair_rows, effects)  # one family: every test of the report
     analysis = Analysis(suite_dir, header, runs, curves, data["diagnostics"], per_variant, pair_rows,
-                        idle_ablations=record.get("idle_ablations", {}))
+                        idle_ablations=record.get("idle_ablations", {}), design=design, factorial=effects)
     references = stats.load_references()
     for metric in METRICS:
         scores, envs_used = stats.normalized_scores(runs.dropna(subset=[metric]), metric, references)
@@ -103,15 +110,23 @@ def stats_note(analysis: Analysis) -> str:
     rather than t quantiles, so with 3–5 seeds its 95% interval covers less than 95% (Hesterberg 2015, "What
     teachers should know about the bootstrap"). A CI that only just excludes 0 then needs Welch's p beside it.
     """
-    tests = int(analysis.pairs["report_tests"].iloc[0]) if "report_tests" in analysis.pairs else 0
+    tested = [t for t in (analysis.pairs, analysis.factorial) if len(t) and "report_tests" in t]
+    tests = int(tested[0]["report_tests"].iloc[0]) if tested else 0
     note = ("IQM and differences: 95% stratified-bootstrap CIs (rliable); P(a > b): Mann-Whitney probability of "
             "improvement with CI. Welch t-test p, corrected two ways: *Holm p (pair over envs)* over the envs of "
             f"one pair and metric; *Holm p* and *BH q (report, {tests} tests)* over every test of this report "
-            f"(each pair × env × metric; Holm: family-wise error, Benjamini-Hochberg: false-discovery rate). A "
+            f"(each pair × env × metric, and each factorial term × env × metric; Holm: family-wise error, "
+            f"Benjamini-Hochberg: false-discovery rate). A "
             f"difference is a *finding* only when its report-wide Holm p < {stats.FINDING_ALPHA}; one with Welch "
             f"p < {stats.FINDING_ALPHA} that does not survive that is *suggestive* (column *reading*). "
             "train_return = "
             f"{tables.METRIC_NOTES['train_return']}; eval_return = {tables.METRIC_NOTES['eval_return']}.")
+    if analysis.design is not None:
+        note += (" Factorial: each switch coded −1 (base) / +1 (towards preset); a term's effect is 2β of the "
+                 "saturated linear model over the codes: for a switch, the mean with it flipped minus without, "
+                 "averaged over the other switches; for an interaction of two, half the difference between one "
+                 "switch's effect with the other flipped and without. CIs: stratified bootstrap of the runs within "
+                 "each cell; p: the OLS t-test of the coefficient (statsmodels).")
     fewest = int(analysis.runs.groupby(["env", "variant"])["seed"].nunique().min()) if len(analysis.runs) else 0
     if 0 < fewest < FEW_SEEDS:
         note += (f" With as few as {fewest} seeds per variant, the bootstrap CIs run narrow (they resample {fewest} "
@@ -132,6 +147,9 @@ def write_tables(analysis: Analysis) -> list[Path]:
     if not analysis.effects.empty:
         written += tables.write_table(tables.ablation_table(analysis.effects), out / "ablation", header,
                                       "Which switch explains the gap: each switch alone, against its base")
+    if not analysis.factorial.empty:
+        written += tables.write_table(tables.factorial_table(analysis.factorial), out / "factorial", header,
+                                      FACTORIAL_TITLE)
     if not analysis.anchors.empty:
         written += tables.write_table(tables.anchor_table(analysis.anchors), out / "anchors", header,
                                       "Against the published anchors (comparisons/references.yaml)")
@@ -153,6 +171,9 @@ def write_figures(analysis: Analysis, settings: stats.BootstrapSettings) -> list
             written += plots.aggregate_plot(analysis.aggregates[metric], metric, header, out / f"aggregate_{metric}")
             taus, profiles, cis = stats.performance_profiles(analysis.scores[metric]["scores"], settings)
             written += plots.profiles_plot(taus, profiles, cis, metric, header, out / f"profiles_{metric}")
+        if analysis.design is not None:
+            written += plots.interaction_plot(analysis.runs, analysis.design, metric, header,
+                                              out / f"interactions_{metric}")
         if not analysis.effects.empty:
             written += plots.ablation_plot(analysis.effects, metric, header, out / f"ablation_{metric}",
                                            stats.full_gaps(analysis.pairs, analysis.effects))
@@ -177,6 +198,8 @@ def write_report(analysis: Analysis, figures: list[Path]) -> Path:
                   tables.aggregate_table(a, m)) for m, a in analysis.aggregates.items()]
     if not analysis.effects.empty:
         sections.append((ABLATION_TITLE, tables.ablation_table(analysis.effects)))
+    if not analysis.factorial.empty:
+        sections.append((FACTORIAL_TITLE, tables.factorial_table(analysis.factorial)))
     if not analysis.anchors.empty:
         sections.append(("Against the published anchors (mean ± std over seeds; the anchor's ± as stated)",
                          tables.anchor_table(analysis.anchors)))

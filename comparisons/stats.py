@@ -153,21 +153,30 @@ def holm(pvalues: list[float]) -> list[float]:
 FINDING_ALPHA = 0.05
 
 
-def correct_over_report(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Add the report-wide corrections: Holm p and Benjamini-Hochberg q over *every* test of the report (each
-    pair × env × metric row with a p), beside the per-family Holm p of ``pairwise`` (one pair and metric across
-    envs). A report that tests dozens of differences finds some at p < 0.05 by chance, so a difference reads as a
-    finding only when its report-wide Holm p < ``FINDING_ALPHA``; one with Welch p < ``FINDING_ALPHA`` that does
-    not survive is suggestive (``reading``)."""
-    out = pairs.copy()
-    if out.empty:
-        return out
-    out["welch_p_holm_report"] = holm(out["welch_p"].tolist())
-    out["welch_q_bh_report"] = adjust(out["welch_p"].tolist(), "fdr_bh")
-    out["report_tests"] = int(np.isfinite(out["welch_p"].to_numpy(dtype=float)).sum())
-    out["reading"] = np.where(out["welch_p_holm_report"] < FINDING_ALPHA, "finding",
-                              np.where(out["welch_p"] < FINDING_ALPHA, "suggestive", "–"))
-    return out
+def correct_over_report(*tables: pd.DataFrame, column: str = "welch_p") -> list[pd.DataFrame]:
+    """Add the report-wide corrections to each table: Holm p and Benjamini-Hochberg q over *every* test of the
+    report (every row with a p in ``column``, in all ``tables``: the pairwise rows, each pair × env × metric, and
+    a factorial's effects), beside the per-family Holm p of ``pairwise`` (one pair and metric across envs). A
+    report that tests dozens of differences finds some at p < 0.05 by chance, so a difference reads as a finding
+    only when its report-wide Holm p < ``FINDING_ALPHA``; one with p < ``FINDING_ALPHA`` that does not survive is
+    suggestive (``reading``). A table without ``column`` uses ``p``."""
+    frames = [t.copy() for t in tables]
+    columns = [column if column in t else "p" for t in frames]
+    for t, c in zip(frames, columns):
+        if c not in t:  # an empty table
+            t[c] = pd.Series(dtype=float)
+    p = np.concatenate([t[c].to_numpy(dtype=float) for t, c in zip(frames, columns)]) if frames else np.array([])
+    holm_all, bh_all = np.asarray(holm(p.tolist())), np.asarray(adjust(p.tolist(), "fdr_bh"))
+    tests = int(np.isfinite(p).sum())
+    start = 0
+    for t, c in zip(frames, columns):
+        stop = start + len(t)
+        t["p_holm_report"], t["q_bh_report"] = holm_all[start:stop], bh_all[start:stop]
+        t["report_tests"] = tests
+        t["reading"] = np.where(t["p_holm_report"] < FINDING_ALPHA, "finding",
+                                np.where(t[c] < FINDING_ALPHA, "suggestive", "–"))
+        start = stop
+    return frames
 
 
 # -- learning-curve summaries -----------------------------------------------------------------------

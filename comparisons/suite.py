@@ -9,7 +9,9 @@ by the trainers' own validation (their CLIs' ``build_config``, `tfppo.comparison
 
 Ablations are generated, not listed: ``ablations: [{base: ppo2, towards: baselines-ppo1}]``
 adds one variant per switch on which ``base``'s Semantics differs from the ``towards``
-preset, each with that switch alone flipped (spec §10: one row, one effect).
+preset, each with that switch alone flipped (spec §10: one row, one effect). A ``factorial: {base: ppo2,
+towards: baselines-ppo1, switches: [...]}`` adds the 2^k cells of those switches (`tfppo.comparisons.factorial`),
+so that their interactions can be measured too.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tfppo import PRESETS, ConfigError, Semantics
-from tfppo.comparisons import rundir, trainers
+from tfppo.comparisons import factorial, rundir, trainers
 from tfppo.config.semantics import get_preset
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
@@ -104,6 +106,19 @@ class AblationEntry(_Strict):
         return self
 
 
+class FactorialEntry(_Strict):
+    base: str = Field(description="variant whose Semantics is the (−, ..., −) cell")
+    towards: PresetName = Field(description="preset whose value of each switch is its + level")
+    switches: list[str] = Field(min_length=2, max_length=5, description="switch groups crossed (2^k cells)")
+
+    @field_validator("switches")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("switches must be distinct")
+        return value
+
+
 class SuiteFile(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
@@ -113,6 +128,7 @@ class SuiteFile(_Strict):
     variants: dict[str, VariantEntry] = Field(min_length=1)
     pairs: list[tuple[str, str]] = Field(default_factory=list, description="(a, b): report a − b")
     ablations: list[AblationEntry] = Field(default_factory=list)
+    factorial: Optional[FactorialEntry] = None
 
     @field_validator("seeds")
     @classmethod
@@ -140,6 +156,9 @@ class SuiteFile(_Strict):
             if ablation.base not in self.variants:
                 raise ValueError(f"ablations: unknown base variant {ablation.base!r}; "
                                  f"defined: {', '.join(self.variants)}")
+        if self.factorial is not None and self.factorial.base not in self.variants:
+            raise ValueError(f"factorial: unknown base variant {self.factorial.base!r}; "
+                             f"defined: {', '.join(self.variants)}")
         return self
 
 
@@ -156,6 +175,7 @@ class Variant:
     semantics: dict[str, Any] = field(default_factory=dict)
     base: Optional[str] = None  # the variant an ablation flips one switch of
     switch: Optional[str] = None  # the flipped switch group, e.g. "adv_norm"
+    factors: Optional[tuple[str, ...]] = None  # a factorial cell: the switch groups set to the `towards` preset
 
     def resolved_semantics(self) -> Semantics:
         return get_preset(self.preset).with_overrides([f"{k}={_cli_value(v)}" for k, v in self.semantics.items()])
@@ -288,7 +308,9 @@ class Suite:
             "evaluation": self.evaluation.model_dump(),
             "envs": {k: v.model_dump() for k, v in self.envs.items()},
             # the resolved records, so a results directory made under other presets (an older tfppo) is refused
-            "variants": {k: {**v.__dict__, "resolved_semantics": v.resolved_semantics().to_dict()}
+            # (``factors`` only where it is set, so the definitions of suites without a factorial do not move)
+            "variants": {k: {**{f: x for f, x in v.__dict__.items() if f != "factors" or x is not None},
+                             "resolved_semantics": v.resolved_semantics().to_dict()}
                          for k, v in self.variants.items()},
         }
 
@@ -370,6 +392,13 @@ def _build(parsed: SuiteFile, path: Path) -> Suite:
                 raise SuiteError(f"{path.name}: ablations: generated variant {variant.name!r} clashes with a "
                                  "variant of the same name")
             variants[variant.name] = variant
+    if parsed.factorial is not None:
+        for variant in factorial_variants(variants[parsed.factorial.base], parsed.factorial.towards,
+                                          tuple(parsed.factorial.switches)):
+            if variant.name in variants and variant.name != parsed.factorial.base:
+                raise SuiteError(f"{path.name}: factorial: generated variant {variant.name!r} clashes with a "
+                                 "variant of the same name")
+            variants[variant.name] = variant
     seeds = tuple(range(parsed.seeds)) if isinstance(parsed.seeds, int) else tuple(parsed.seeds)
     return Suite(parsed.name, parsed.description, seeds, parsed.evaluation, dict(parsed.envs), variants,
                  tuple(parsed.pairs), path)
@@ -377,15 +406,43 @@ def _build(parsed: SuiteFile, path: Path) -> Suite:
 
 def ablation_variants(base: Variant, towards: str) -> list[Variant]:
     """One variant per switch group on which ``base``'s Semantics differs from preset ``towards``."""
+    target = get_preset(towards)
+    return [switch_variant(base, {name: getattr(target, name) for name in group})
+            for group in switch_groups(base, towards).values()]
+
+
+def switch_groups(base: Variant, towards: str) -> dict[str, tuple[str, ...]]:
+    """The switch groups on which ``base``'s Semantics differs from preset ``towards``, by their first switch."""
     start = base.resolved_semantics()
     target = get_preset(towards)
     differing = [name for name in Semantics.field_names() if getattr(start, name) != getattr(target, name)]
-    grouped: list[tuple[str, ...]] = []
+    grouped: dict[str, tuple[str, ...]] = {}
     for name in differing:
         group = next((g for g in SWITCH_GROUPS if name in g), (name,))
-        if group not in grouped:
-            grouped.append(group)
-    return [switch_variant(base, {name: getattr(target, name) for name in group}) for group in grouped]
+        grouped.setdefault(group[0], group)
+    return grouped
+
+
+def factorial_variants(base: Variant, towards: str, switches: tuple[str, ...]) -> list[Variant]:
+    """The 2^k cells: ``base`` itself (as the cell with no switch flipped) and ``base`` with every non-empty
+    subset of ``switches`` set to preset ``towards``'s values, named ``<base>+<switch>+<switch>...``."""
+    groups = switch_groups(base, towards)
+    unknown = [s for s in switches if s not in groups]
+    if unknown:
+        raise SuiteError(f"factorial: switch {unknown[0]!r} does not differ between {base.name} and {towards}; "
+                         f"allowed: {', '.join(groups)}")
+    target = get_preset(towards)
+    cells = []
+    for subset in factorial.subsets(switches):
+        changes = {name: getattr(target, name) for s in subset for name in groups[s]}
+        try:
+            base.resolved_semantics().replace(**changes)
+        except (ConfigError, TypeError) as exc:
+            raise SuiteError(f"factorial: switches {', '.join(subset)} cannot be set together on {base.name}: "
+                             f"{exc}") from None
+        cells.append(dataclasses.replace(base, name="+".join((base.name, *subset)),
+                                         semantics={**base.semantics, **changes}, factors=subset))
+    return cells
 
 
 def switch_variant(base: Variant, changes: dict[str, Any]) -> Variant:

@@ -121,8 +121,9 @@ def report_bh(pairs: pd.DataFrame) -> str:
 
 def _corrections(rows: pd.DataFrame) -> dict[str, Any]:
     """The per-family Holm p, the report-wide Holm p and BH q (`stats.correct_over_report`) and the reading."""
-    return {FAMILY_HOLM: rows["welch_p_holm"].map(fmt_p), report_holm(rows): rows["welch_p_holm_report"].map(fmt_p),
-            report_bh(rows): rows["welch_q_bh_report"].map(fmt_p), "reading": rows["reading"]}
+    family = {FAMILY_HOLM: rows["welch_p_holm"].map(fmt_p)} if "welch_p_holm" in rows else {}
+    return {**family, report_holm(rows): rows["p_holm_report"].map(fmt_p),
+            report_bh(rows): rows["q_bh_report"].map(fmt_p), "reading": rows["reading"]}
 
 
 def pairwise_table(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -163,6 +164,17 @@ def ablation_table(effects: pd.DataFrame) -> pd.DataFrame:
         "Welch p": effects["welch_p"].map(fmt_p),
         **_corrections(effects),
     })
+
+
+def factorial_table(effects: pd.DataFrame) -> pd.DataFrame:
+    """Every main effect and interaction of a factorial (`tfppo.comparisons.factorial`) with its CI and p."""
+    if effects.empty:
+        return pd.DataFrame()
+    return pd.DataFrame({
+        "env": effects["env"], "metric": effects["metric"], "term": effects["term"],
+        "effect [95% CI]": [ci_text(d, lo, hi) for d, lo, hi in
+                            zip(effects["effect"], effects["effect_low"], effects["effect_high"])],
+        "OLS p": effects["p"].map(fmt_p), **_corrections(effects)})
 
 
 def anchor_table(comparison: pd.DataFrame) -> pd.DataFrame:

@@ -125,13 +125,17 @@ def test_report_wide_corrections_are_holm_and_benjamini_hochberg_over_every_test
     # Hand-computed for p = (0.01, 0.04, 0.03, 0.5) and one row without a p (not counted, m = 4):
     # Holm: sorted 0.01·4, 0.03·3, 0.04·2 -> running max 0.04, 0.09, 0.09; 0.5·1 -> 0.5.
     # BH: p·m/rank = 0.04, 0.06, 0.0533, 0.5 -> running min from the top: 0.04, 0.0533, 0.0533, 0.5.
-    pairs = pd.DataFrame({"welch_p": [0.01, 0.04, 0.03, 0.5, np.nan]})
-    out = stats.correct_over_report(pairs)
-    np.testing.assert_allclose(out["welch_p_holm_report"], [0.04, 0.09, 0.09, 0.5, np.nan])
-    np.testing.assert_allclose(out["welch_q_bh_report"], [0.04, 0.16 / 3, 0.16 / 3, 0.5, np.nan])
-    assert out["report_tests"].tolist() == [4] * 5
-    assert out["reading"].tolist() == ["finding", "suggestive", "suggestive", "–", "–"]
-    assert "welch_p_holm_report" not in pairs  # the input is left as it was
+    # Split over two tables (pairwise rows and a factorial's effects, whose p column is "p"): one family of 4.
+    pairs = pd.DataFrame({"welch_p": [0.01, 0.04, 0.03]})
+    effects = pd.DataFrame({"p": [0.5, np.nan]})
+    pairs_out, effects_out = stats.correct_over_report(pairs, effects)
+    np.testing.assert_allclose([*pairs_out["p_holm_report"], *effects_out["p_holm_report"]],
+                               [0.04, 0.09, 0.09, 0.5, np.nan])
+    np.testing.assert_allclose([*pairs_out["q_bh_report"], *effects_out["q_bh_report"]],
+                               [0.04, 0.16 / 3, 0.16 / 3, 0.5, np.nan])
+    assert pairs_out["report_tests"].tolist() == [4] * 3 and effects_out["report_tests"].tolist() == [4] * 2
+    assert [*pairs_out["reading"], *effects_out["reading"]] == ["finding", "suggestive", "suggestive", "–", "–"]
+    assert "p_holm_report" not in pairs  # the input is left as it was
 
 
 def test_pair_table_shows_tiny_p_values_as_below_a_thousandth_and_keeps_every_digit(tmp_path):
@@ -139,7 +143,7 @@ def test_pair_table_shows_tiny_p_values_as_below_a_thousandth_and_keeps_every_di
     a, b = np.arange(100.0, 110.0), np.arange(0.0, 10.0)
     runs = pd.DataFrame({"env": "CartPole-v1", "variant": ["a"] * 10 + ["b"] * 10, "seed": [*range(10)] * 2,
                          "train_return": [*a, *b]})
-    pairs = stats.correct_over_report(stats.pairwise(runs, [("a", "b")], "train_return", FAST))
+    pairs = stats.correct_over_report(stats.pairwise(runs, [("a", "b")], "train_return", FAST))[0]
     assert pairs.loc[0, "welch_p"] < 1e-15
     row = tables.pairwise_table(pairs).iloc[0]
     assert (row["Welch p"], row["Holm p (pair over envs)"], row["Holm p (report, 1 tests)"], row["mean a"],
@@ -201,7 +205,7 @@ def test_learning_curve_and_ablation_figures_are_written(tmp_path):
     assert [p.suffix for p in paths] == [".png", ".svg"]
     assert all(p.stat().st_size > 5000 for p in paths)
     effects = stats.correct_over_report(stats.pairwise(runs, [("ppo1", "ppo2")], "eval_return", FAST)
-                                        ).assign(switch="init")
+                                        )[0].assign(switch="init")
     gaps = pd.DataFrame({"env": effects["env"], "metric": "eval_return", "base": "ppo2", "other": "ppo1",
                          "gap": effects["difference"]})
     paths = plots.ablation_plot(effects, "eval_return", HEADER, tmp_path / "ablation", gaps)
