@@ -21,7 +21,7 @@ import gymnasium as gym
 import keras
 import numpy as np
 
-from tfppo.training import checkpoint, mpi
+from tfppo.training import callbacks, checkpoint, mpi
 from tfppo.io import log_keys as log_keys_module
 from tfppo.core.acting import PerRowGenerators, act, make_actor
 from tfppo.util.atomic import write_text
@@ -186,14 +186,18 @@ class Algorithm:
 
     # -- the one loop ----------------------------------------------------------------------
     def learn(self, total_timesteps: int | None = None, *, save_path: str | os.PathLike | None = None,
-              save_freq: int = 0, keep_checkpoints: int = 2, eval_freq: int = 0, eval_episodes: int = 10):
+              save_freq: int = 0, keep_checkpoints: int = 2, eval_freq: int = 0, eval_episodes: int = 10,
+              callback: Any = None):
         """Train until the budget is spent; ``total_timesteps`` defaults to the config's budget (PPO1: its
         one budget of max_timesteps/max_episodes/max_iters/max_seconds). Counters restored from a checkpoint
         count toward it, and an agent loaded from an unfinished periodic checkpoint resumes that run to its
         own budget. With ``save_path``, a checkpoint ``save_path/ckpt-<steps>`` is written every
         ``save_freq`` steps and at the end, keeping the newest ``keep_checkpoints`` (`tfppo.training.run_control`).
         ``eval_freq`` > 0 adds deterministic evaluations on rank 0 (`tfppo.training.evaluation`), the last
-        one after the final update."""
+        one after the final update. ``callback`` (`tfppo.training.callbacks`: a BaseCallback, a list, or a
+        callable) is called around each update; when it returns False the loop ends after that update, with
+        the final evaluation and checkpoint as at the end of the budget (under MPI rank 0's answer counts)."""
+        callback = callbacks.as_callback(callback)
         run = self.begin_run(self.plan_run(total_timesteps))
         if self.runner is None:
             self.runner = self.make_runner()
@@ -201,13 +205,18 @@ class Algorithm:
         self.write_run_header()
         self.start_evaluation(eval_freq, eval_episodes)
         comm = self.comm if self.world_size > 1 else None
+        callback.init_callback(self)
+        callback.on_training_start()
+        stop = False
         t_first = time.perf_counter()
         with logger, self.run_control(logger, save_path, save_freq, keep_checkpoints) as control:
-            while self.budget_left(run, time.perf_counter() - t_first):
+            while not stop and self.budget_left(run, time.perf_counter() - t_first):
                 started = time.perf_counter() - t_first
                 schedule = self.schedule(run)
                 rollout = self.runner.run()
                 batch = rollout.to_batch(self.config.gamma, self.config.lam)
+                callback.update_state(schedule=schedule, rollout=rollout, batch=batch, result=None)
+                callback.on_rollout_end()
                 self.update_policy_obs_stats(rollout, comm)
                 result = self.learner.update(batch, learning_rate=schedule.learning_rate, clip=schedule.clip,
                                              clip_vf=schedule.clip_vf, rng=self.shuffle_rng)
@@ -227,13 +236,23 @@ class Algorithm:
                 control.record(logger, rollout, batch, result)
                 self.log_row(logger, run, schedule, batch, losses, result, len(episodes), times)
                 logger.record(log_keys_module.UNIFIED_TIME_KEY, times.finished)
-                logger.dump(self.num_timesteps)
+                row = logger.dump(self.num_timesteps)
                 self.evaluator.maybe_evaluate(self, self.num_timesteps)  # before a checkpoint can be written
+                callback.update_state(last_row=row, result=result)
+                stop = self.callback_stops(callback, comm)
                 control.end_iteration()
                 logger.advance(self.progress_position())
             self.evaluator.maybe_evaluate(self, self.num_timesteps, final=True)
             control.finish()
+        callback.on_training_end()
         return self
+
+    @staticmethod
+    def callback_stops(callback: callbacks.BaseCallback, comm) -> bool:
+        """This update's ``on_update_end`` answer; under MPI rank 0's, broadcast (every rank asks its own
+        callbacks, and every rank takes part in the broadcast whether or not it was given any)."""
+        stop = callbacks.wants_stop(callback.on_update_end())
+        return bool(comm.bcast(stop, root=0)) if comm is not None else stop
 
     # -- what a trainer supplies to the loop ---------------------------------------------------
     @property
