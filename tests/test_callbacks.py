@@ -21,7 +21,7 @@ def agent(tmp_path_factory):
     measures from the agent's step count at its start."""
     log_dir = tmp_path_factory.mktemp("callbacks")
     return tfppo.PPO2("CartPole-v1", num_envs=2, n_steps=32, nminibatches=1, noptepochs=1, seed=0, verbose=0,
-                      log_dir=log_dir)
+                      log_dir=log_dir, xla=False)  # a plain graph compiles faster; XLA is not what is tested
 
 
 class Recorder(BaseCallback):

@@ -28,7 +28,7 @@ from tfppo.util.atomic import write_text
 from tfppo.envs.episodes import EpisodeTracker
 from tfppo.envs.normalize import VecNormalize
 from tfppo.envs.spaces import is_image_space
-from tfppo.envs.factory import make_vec_env, probe_spaces, seed_vec_env
+from tfppo.envs.factory import EnvSource, make_vec_env, probe_spaces, seed_vec_env
 from tfppo.util.errors import ConfigError
 from tfppo.training.evaluation import PeriodicEvaluator
 from tfppo.core.learner import Learner, MinibatchPlan
@@ -105,19 +105,23 @@ class Algorithm:
     # this rank's own; PPO2's runner counts straight into the window when it is the only process.
     pools_rank_episodes: ClassVar[bool] = False
 
-    def __init__(self, config, semantics: Semantics, *, log_dir: str | os.PathLike | None = None,
+    def __init__(self, config, semantics: Semantics, *, env_source: EnvSource,
+                 log_dir: str | os.PathLike | None = None,
                  verbose: int = 1, comm: Any = None, log_keys: str | None = None, log_interval: int | None = None,
                  xla: bool = True, mpi_gradients: str = "auto"):
         """Under ``mpirun -n W`` (spec §7.1, §8; [B] ppo2 with MpiAdamOptimizer for PPO2): every rank checks it
         runs the same configuration, an exception on any rank aborts the job, each minibatch gradient is
         averaged (``mpi_gradients``: `tfppo.core.learner`), rank 0's initial weights are broadcast, and only rank 0
-        logs and writes."""
+        logs and writes. ``env_source`` is what every env is built from (`tfppo.envs.factory.EnvSource`; under
+        MPI each rank builds its own from its own arguments)."""
         self.comm = comm if comm is not None else mpi.world()
         self.rank, self.world_size = self.comm.Get_rank(), self.comm.Get_size()
         if self.world_size > 1 and semantics.target_kl is not None:
             raise ConfigError("semantics target_kl is per-rank and would desynchronise MPI ranks; use it with one "
                               "process")
-        mpi.check_same_config({"config": config.to_dict(), "semantics": semantics.to_dict()}, self.comm)
+        env_source.check_num_envs(self.num_envs)
+        mpi.check_same_config({"config": config.to_dict(), "semantics": semantics.to_dict(),
+                               "env": env_source.description()}, self.comm)
         mpi.abort_on_exception(self.comm)  # an exception on one rank must end the job, never hang it
         self.config = config
         self.semantics = semantics
@@ -128,7 +132,8 @@ class Algorithm:
         self.log_dir = Path(log_dir) if log_dir is not None and self.rank == 0 else None
         self.verbose = verbose if self.rank == 0 else 0
         rank = self.rank
-        self.observation_space, self.action_space = probe_spaces(config.env)
+        self.env_source = env_source
+        self.observation_space, self.action_space = probe_spaces(env_source)
         check_semantics_fit(semantics, self.observation_space, config)
         self.seeds = RunSeeds(config.seed)
         keras.utils.set_random_seed(config.seed)
@@ -310,7 +315,7 @@ class Algorithm:
         n_steps, vectorization = self.runner_shape()
         separate = self.pools_rank_episodes or self.world_size > 1
         tracker = EpisodeTracker(self.num_envs) if separate else self.tracker
-        venv = make_vec_env(self.config.env, self.num_envs, vectorization=vectorization)
+        venv = make_vec_env(self.env_source, self.num_envs, vectorization=vectorization)
         first_obs = seed_vec_env(venv, self.seeds.envs(self.first_env_index, self.num_envs, restart=self.n_updates))
         return Runner(venv, self.actor, self.policy.dist, n_steps=n_steps, semantics=self.semantics,
                       gamma=self.config.gamma, rng=PerRowGenerators(self.action_rngs), tracker=tracker,
@@ -381,6 +386,8 @@ class Algorithm:
         """Deterministic evaluation every ``eval_freq`` env steps on a separate env (rank 0 only),
         written to ``log_dir/evaluations.csv``; 0 turns it off. Evaluates once before training; a resumed run
         continues the file from its checkpoint instead."""
+        if eval_freq > 0:
+            self.env_source.check_separate("eval_freq")
         self.evaluator = PeriodicEvaluator(eval_freq if self.rank == 0 else 0, eval_episodes, self.log_dir,
                                            self.config.seed)
         if self.num_timesteps == 0:
@@ -441,6 +448,7 @@ class Algorithm:
         return {
             "algo": self.algo,
             "config": self.config.to_dict(),
+            "env": self.env_source.description(),
             "semantics": self.semantics.to_dict(),
             "normalizer": self.normalizer.state_dict() if self.normalizer is not None else None,
             "tracker": self.tracker.state_dict(),
@@ -478,9 +486,21 @@ class Algorithm:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, meta: dict[str, Any], **kwargs: Any) -> "Algorithm":
-        """Rebuild the agent from ``agent.json`` (config + Semantics), then load its state."""
+        """Rebuild the agent from ``agent.json`` (config + Semantics), then load its state. The env is the
+        recorded id with its env_kwargs, unless ``env`` (and ``env_kwargs``, ``wrappers``) are given; an agent
+        built from a callable, an instance or wrappers recorded only their names, so they must be given."""
         config = cls.config_class.from_dict(meta["config"]).to_dict()
-        env, preset = config.pop("env"), config.pop("preset")
-        agent = cls(env, preset=preset, semantics=Semantics.from_dict(meta["semantics"]), **kwargs, **config)
+        label, preset = config.pop("env"), config.pop("preset")
+        recorded = meta.get("env") or {"kind": "id", "env_kwargs": {}, "rebuildable": True}  # before env sources
+        if "env" not in kwargs:
+            if not recorded["rebuildable"]:
+                given = f" with env_kwargs {recorded['env_kwargs']}" if recorded["env_kwargs"] else ""
+                raise ConfigError(f"checkpoint {str(path)!r} was trained on {label}{given}, which a checkpoint "
+                                  f"cannot hold; pass it again: tfppo.load(path, env=...)")
+            kwargs = {"env": label, "env_kwargs": recorded["env_kwargs"] or None, **kwargs}
+        if recorded.get("wrappers") and "wrappers" not in kwargs:
+            raise ConfigError(f"checkpoint {str(path)!r} was trained with wrappers {recorded['wrappers']}, which a "
+                              f"checkpoint cannot hold; pass them again: tfppo.load(path, wrappers=[...])")
+        agent = cls(preset=preset, semantics=Semantics.from_dict(meta["semantics"]), **kwargs, **config)
         agent.restore(path, meta)
         return agent
