@@ -103,7 +103,12 @@ def test_a_checkpoint_of_a_callable_env_needs_the_env_at_load(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_a_checkpoint_of_an_id_keeps_its_env_kwargs(tmp_path):
-    tfppo.PPO2("Pendulum-v1", num_envs=2, env_kwargs={"g": 2.0}, **SMALL).save(tmp_path / "ckpt")
-    loaded = tfppo.load(tmp_path / "ckpt", verbose=0)
-    assert loaded.make_runner().venv.envs[0].unwrapped.g == 2.0
+def pendulum(g: float) -> gymnasium.Env:
+    return gymnasium.make("Pendulum-v1", g=g)
+
+
+def test_a_checkpoint_keeps_json_env_kwargs_of_an_id_and_of_a_callable(tmp_path):
+    tfppo.PPO2("Pendulum-v1", num_envs=2, env_kwargs={"g": 2.0}, **SMALL).save(tmp_path / "id")
+    tfppo.PPO2(pendulum, num_envs=2, env_kwargs={"g": 4.0}, **SMALL).save(tmp_path / "callable")
+    assert tfppo.load(tmp_path / "id", verbose=0).make_runner().venv.envs[0].unwrapped.g == 2.0
+    assert tfppo.load(tmp_path / "callable", env=pendulum, verbose=0).make_runner().venv.envs[0].unwrapped.g == 4.0

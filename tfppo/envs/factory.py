@@ -235,17 +235,14 @@ class EnvSource:
         self.check_separate(purpose)
         return self()
 
-    @property
-    def rebuildable(self) -> bool:
-        """Whether a checkpoint can hold the env itself: an id with JSON env_kwargs (wrappers never)."""
-        return self.kind == "id" and _json_exact(self.env_kwargs)
-
     def description(self) -> dict[str, Any]:
-        """JSON, the same on every MPI rank: what checkpoints record and the ranks compare."""
+        """JSON, the same on every MPI rank: what checkpoints record and the ranks compare. Only an id and
+        env_kwargs that survive JSON (``env_kwargs_exact``) can be rebuilt from it; a callable, an instance
+        and wrappers are recorded by name only."""
         kwargs = {key: value if _json_exact(value) else f"<{type(value).__name__}>"
                   for key, value in sorted(self.env_kwargs.items())}
         return {"kind": self.kind, "label": self.label, "env_kwargs": kwargs,
-                "wrappers": [_name(wrap) for wrap in self.wrappers], "rebuildable": self.rebuildable}
+                "env_kwargs_exact": _json_exact(self.env_kwargs), "wrappers": [_name(wrap) for wrap in self.wrappers]}
 
 
 def env_source(env: EnvLike | EnvSource, env_kwargs: dict[str, Any] | None = None,

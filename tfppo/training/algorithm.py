@@ -487,18 +487,22 @@ class Algorithm:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, meta: dict[str, Any], **kwargs: Any) -> "Algorithm":
         """Rebuild the agent from ``agent.json`` (config + Semantics), then load its state. The env is the
-        recorded id with its env_kwargs, unless ``env`` (and ``env_kwargs``, ``wrappers``) are given; an agent
-        built from a callable, an instance or wrappers recorded only their names, so they must be given."""
+        recorded id and env_kwargs unless ``env``, ``env_kwargs`` or ``wrappers`` are given; a callable, an
+        instance, wrappers and env_kwargs JSON cannot hold are recorded by name only, so they must be given."""
         config = cls.config_class.from_dict(meta["config"]).to_dict()
         label, preset = config.pop("env"), config.pop("preset")
-        recorded = meta.get("env") or {"kind": "id", "env_kwargs": {}, "rebuildable": True}  # before env sources
+        recorded = meta.get("env") or {"kind": "id", "env_kwargs": {}, "env_kwargs_exact": True, "wrappers": []}
         if "env" not in kwargs:
-            if not recorded["rebuildable"]:
-                given = f" with env_kwargs {recorded['env_kwargs']}" if recorded["env_kwargs"] else ""
-                raise ConfigError(f"checkpoint {str(path)!r} was trained on {label}{given}, which a checkpoint "
-                                  f"cannot hold; pass it again: tfppo.load(path, env=...)")
-            kwargs = {"env": label, "env_kwargs": recorded["env_kwargs"] or None, **kwargs}
-        if recorded.get("wrappers") and "wrappers" not in kwargs:
+            if recorded["kind"] != "id":
+                raise ConfigError(f"checkpoint {str(path)!r} was trained on {label}, which a checkpoint cannot "
+                                  f"hold; pass it again: tfppo.load(path, env=...)")
+            kwargs["env"] = label
+        if recorded["env_kwargs_exact"]:
+            kwargs.setdefault("env_kwargs", recorded["env_kwargs"] or None)
+        elif "env_kwargs" not in kwargs:
+            raise ConfigError(f"checkpoint {str(path)!r} was trained with env_kwargs {recorded['env_kwargs']}, which "
+                              f"a checkpoint cannot hold; pass them again: tfppo.load(path, env_kwargs={{...}})")
+        if recorded["wrappers"] and "wrappers" not in kwargs:
             raise ConfigError(f"checkpoint {str(path)!r} was trained with wrappers {recorded['wrappers']}, which a "
                               f"checkpoint cannot hold; pass them again: tfppo.load(path, wrappers=[...])")
         agent = cls(preset=preset, semantics=Semantics.from_dict(meta["semantics"]), **kwargs, **config)
