@@ -44,12 +44,22 @@ class _NotAnEnv:
     pass
 
 
+def _make_tiny(horizon: int = 3) -> gymnasium.Env:
+    return _TinyEnv(horizon)
+
+
+def _make_nothing():
+    return None
+
+
 @pytest.fixture()
 def custom_module():
     """Expose the test envs as ``tfppo_test_custom_envs:Class`` without a helper file."""
     mod = types.ModuleType("tfppo_test_custom_envs")
     mod.TinyEnv = _TinyEnv
     mod.NotAnEnv = _NotAnEnv
+    mod.make_tiny = _make_tiny
+    mod.make_nothing = _make_nothing
     sys.modules[mod.__name__] = mod
     yield mod.__name__
     del sys.modules[mod.__name__]
@@ -99,6 +109,30 @@ def test_module_class_custom_env(custom_module):
     factory = resolve_env(f"{custom_module}:TinyEnv")
     env = factory(horizon=2)
     assert isinstance(env, _TinyEnv) and env.horizon == 2
+
+
+def test_module_function_env_is_called_with_the_kwargs_and_checked(custom_module):
+    venv = make_vec_env(f"{custom_module}:make_tiny", 2, env_kwargs={"horizon": 4})
+    try:
+        assert [env.horizon for env in venv.envs] == [4, 4]
+    finally:
+        venv.close()
+    with pytest.raises(ConfigError, match=r"make_nothing returned NoneType \(None\), not a gymnasium.Env"):
+        make_vec_env(f"{custom_module}:make_nothing", 1)
+
+
+def test_make_vec_env_calls_a_callable_once_per_env():
+    made = []
+
+    def factory():
+        made.append(1)
+        return gymnasium.make("CartPole-v1")
+
+    venv = make_vec_env(factory, 3)
+    try:
+        assert len(made) == 3 and len({id(env) for env in venv.envs}) == 3
+    finally:
+        venv.close()
 
 
 @pytest.mark.parametrize(

@@ -70,10 +70,13 @@ def tfppo_initial_weights() -> list[np.ndarray]:
     return agent.model.get_weights()
 
 
-def test_ranks_train_on_their_own_data_into_identical_parameters_and_all_ranks_obs_statistics(tmp_path):
+def test_ranks_train_on_their_own_data_into_identical_parameters_and_all_ranks_obs_statistics_and_stop_together(
+        tmp_path):
     result = run_mpi(["tests/mpi_scripts/train_ppo1.py", str(tmp_path), "baselines-ppo1", "3"])
     assert result.returncode == 0, result.stderr[-2000:]
     ranks = [np.load(tmp_path / f"rank{r}.npz") for r in (0, 1)]
+    for r in ranks:  # rank 0's callback stopped both ranks after 3 of the 4 budgeted iterations
+        assert int(r["n_updates"]) == int(r["iters_so_far"]) == 3 and len(r["obs"]) == 3 * 128
     assert not np.array_equal(ranks[0]["obs"], ranks[1]["obs"])  # different env seeds per rank: different data
     for a, b in zip(_weights(tmp_path / "rank0.npz"), _weights(tmp_path / "rank1.npz")):
         np.testing.assert_array_equal(a, b)  # the averaged gradient (spec §7.1) keeps every rank in step

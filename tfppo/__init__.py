@@ -5,6 +5,7 @@ Public API: ``tfppo.PPO2(env, **hyperparameters).learn(total_timesteps)``,
 """
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
@@ -26,6 +27,8 @@ def __getattr__(name: str):
     if name == "PPO1":
         from tfppo.training.ppo1 import PPO1
         return PPO1
+    if name == "callbacks":  # `import tfppo` then `tfppo.callbacks.X`, as for the trainers
+        return importlib.import_module("tfppo.callbacks")
     raise AttributeError(name)
 
 

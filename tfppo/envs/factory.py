@@ -8,8 +8,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import json
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Union
 
 import gymnasium
 import numpy as np
@@ -38,11 +39,11 @@ def _one_line(text: str) -> str:
 class EnvFactory:
     """A picklable recipe for one env, produced by :func:`resolve_env`.
 
-    Why not just ``gymnasium.make``: custom ``module:Class`` envs are supported
-    too, and the factory must be picklable so ``AsyncVectorEnv`` workers can
-    rebuild it. Registered ids go through ``gymnasium.make`` so the registry's
-    ``TimeLimit`` (and hence truncation) is kept; custom classes are
-    instantiated directly with the keyword arguments.
+    Why not just ``gymnasium.make``: custom ``module:Class`` (or ``module:function``)
+    envs are supported too, and the factory must be picklable so ``AsyncVectorEnv``
+    workers can rebuild it. Registered ids go through ``gymnasium.make`` so the
+    registry's ``TimeLimit`` (and hence truncation) is kept; custom classes and
+    functions are called directly with the keyword arguments.
     """
 
     env_id: str
@@ -93,9 +94,11 @@ def resolve_env(env_id: str) -> EnvFactory:
 
     Accepts a registered gymnasium id (looked up in ``gymnasium.envs.registry``;
     its entry-point module is imported so a missing Box2D/MuJoCo fails here with
-    the pip extra to install) or ``"package.module:ClassName"`` naming a
-    ``gymnasium.Env`` subclass. ``"module:RegisteredId"`` (a module whose import
-    registers envs, gymnasium's own convention) is accepted as well.
+    the pip extra to install), ``"package.module:ClassName"`` naming a
+    ``gymnasium.Env`` subclass or ``"package.module:function"`` naming a function
+    that returns an env (checked when it is called, by `EnvSource`).
+    ``"module:RegisteredId"`` (a module whose import registers envs, gymnasium's
+    own convention) is accepted as well.
     """
     if not isinstance(env_id, str) or not env_id.strip():
         raise ConfigError(
@@ -124,10 +127,10 @@ def resolve_env(env_id: str) -> EnvFactory:
                 f"module '{module_name}' has no attribute '{attr}' for env '{env_id}'; "
                 f"give module:Class naming a gymnasium.Env subclass"
             )
-        if not (isinstance(target, type) and issubclass(target, gymnasium.Env)):
+        if isinstance(target, type) and not issubclass(target, gymnasium.Env) or not callable(target):
             raise ConfigError(
                 f"'{env_id}' is not a gymnasium.Env subclass; "
-                f"give module:Class naming a gymnasium.Env subclass"
+                f"give module:Class naming a gymnasium.Env subclass or module:function returning an env"
             )
         return EnvFactory(env_id=env_id, registered=False)
 
@@ -139,50 +142,143 @@ def resolve_env(env_id: str) -> EnvFactory:
 
 
 
-def probe_spaces(env_id: str) -> tuple[spaces.Space, spaces.Space]:
-    """Observation and action space of ``env_id`` from one throw-away instance (checked, one-line errors)."""
-    env = resolve_env(env_id)()
+EnvLike = Union[str, Callable[..., gymnasium.Env], gymnasium.Env]
+Wrapper = Callable[[gymnasium.Env], gymnasium.Env]
+
+
+def _name(obj: Any) -> str:
+    """``module.qualname`` of a function or class: the same on every MPI rank (no memory address)."""
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
+
+
+def _check_env(env: Any, what: str) -> gymnasium.Env:
+    """``env`` if it is a ``gymnasium.Env``, else one line naming what ``what`` returned instead."""
+    if not isinstance(env, gymnasium.Env):
+        shown = _one_line(repr(env))
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise ConfigError(f"{what} returned {type(env).__name__} ({shown}), not a gymnasium.Env")
+    return env
+
+
+def _json_exact(value: Any) -> bool:
+    """Whether ``value`` survives a JSON round trip unchanged (so a checkpoint can hold it)."""
     try:
-        check_spaces(env.observation_space, env.action_space)
-        return env.observation_space, env.action_space
+        return json.loads(json.dumps(value)) == value
+    except (TypeError, ValueError):
+        return False
+
+
+class EnvSource:
+    """What a trainer builds its envs from: an id (or ``module:Class``), a callable returning a
+    ``gymnasium.Env``, or one env instance; then ``env_kwargs`` (passed to ``gymnasium.make``, the class or
+    the callable) and ``wrappers`` (``env -> env`` callables applied in order).
+
+    Calling it builds one env, checked, so a factory that returns the wrong thing fails with one line
+    naming what it returned. The trainers call it once per env and seed every env themselves
+    (`seed_vec_env`), so an id and a callable making the same env give the same episodes. It is the
+    picklable recipe ``AsyncVectorEnv`` workers rebuild (gymnasium cloudpickles it, so lambdas work).
+    An instance is one env: it is wrapped once and then always returned, and cannot give a separate
+    evaluation env.
+    """
+
+    def __init__(self, env: EnvLike, env_kwargs: dict[str, Any] | None = None,
+                 wrappers: Iterable[Wrapper] | None = ()):
+        if env_kwargs is not None and not isinstance(env_kwargs, dict):
+            raise ConfigError(f"env_kwargs must be a dict of keyword arguments, got {type(env_kwargs).__name__}")
+        self.env_kwargs = dict(env_kwargs or {})
+        self.wrappers: tuple[Wrapper, ...] = tuple(wrappers or ())
+        bad = [i for i, wrap in enumerate(self.wrappers) if not callable(wrap)]
+        if bad:
+            raise ConfigError(f"wrappers must be callables env -> env; item {bad[0]} is "
+                              f"{type(self.wrappers[bad[0]]).__name__}")
+        self._factory: Callable[..., Any] | None = None
+        self._instance: gymnasium.Env | None = None
+        self._wrapped: gymnasium.Env | None = None
+        if isinstance(env, str):
+            self.kind, self.label, self._factory = "id", env, resolve_env(env)
+        elif isinstance(env, gymnasium.Env):
+            if self.env_kwargs:
+                raise ConfigError("env_kwargs cannot reach an env instance (it is already built); give env as an "
+                                  "id or a callable")
+            self.kind, self.label, self._instance = "instance", f"<instance {_name(type(env))}>", env
+        elif callable(env):
+            self.kind, self.label, self._factory = "callable", f"<callable {_name(env)}>", env
+        else:
+            raise ConfigError(f"env must be a gymnasium id, a callable returning a gymnasium.Env or a "
+                              f"gymnasium.Env instance; got {type(env).__name__}")
+
+    def __call__(self) -> gymnasium.Env:
+        if self._instance is not None:
+            if self._wrapped is None:
+                self._wrapped = self._wrap(self._instance)
+            return self._wrapped
+        return self._wrap(_check_env(self._factory(**self.env_kwargs), f"env factory {self.label}"))
+
+    def _wrap(self, env: gymnasium.Env) -> gymnasium.Env:
+        for wrap in self.wrappers:
+            env = _check_env(wrap(env), f"wrapper {_name(wrap)}")
+        return env
+
+    def check_num_envs(self, num_envs: int) -> None:
+        if self.kind == "instance" and num_envs > 1:
+            raise ConfigError(f"an env instance is one env, but num_envs={num_envs}; give env as an id or a "
+                              f"callable (called once per env)")
+
+    def check_separate(self, purpose: str) -> None:
+        """An env beside the training envs (evaluation) cannot come from an instance."""
+        if self.kind == "instance":
+            raise ConfigError(f"{purpose} needs an env of its own, but an env instance is the training env; give "
+                              f"env as an id or a callable")
+
+    def separate(self, purpose: str) -> gymnasium.Env:
+        """A new env beside the training envs, built as they are."""
+        self.check_separate(purpose)
+        return self()
+
+    def description(self) -> dict[str, Any]:
+        """JSON, the same on every MPI rank: what checkpoints record and the ranks compare. Only an id and
+        env_kwargs that survive JSON (``env_kwargs_exact``) can be rebuilt from it; a callable, an instance
+        and wrappers are recorded by name only."""
+        kwargs = {key: value if _json_exact(value) else f"<{type(value).__name__}>"
+                  for key, value in sorted(self.env_kwargs.items())}
+        return {"kind": self.kind, "label": self.label, "env_kwargs": kwargs,
+                "env_kwargs_exact": _json_exact(self.env_kwargs), "wrappers": [_name(wrap) for wrap in self.wrappers]}
+
+
+def env_source(env: EnvLike | EnvSource, env_kwargs: dict[str, Any] | None = None,
+               wrappers: Iterable[Wrapper] | None = ()) -> EnvSource:
+    """``env`` as an `EnvSource` (an EnvSource already is one and takes no further kwargs or wrappers)."""
+    if isinstance(env, EnvSource):
+        if env_kwargs or wrappers:
+            raise ValueError("env_kwargs and wrappers belong to the EnvSource itself")
+        return env
+    return EnvSource(env, env_kwargs, wrappers)
+
+
+def probe_spaces(env: EnvLike | EnvSource) -> tuple[spaces.Space, spaces.Space]:
+    """Observation and action space of one env (after its wrappers), checked with one-line errors: from a
+    throw-away env, except for an instance, which is the training env itself."""
+    source = env_source(env)
+    made = source()
+    try:
+        check_spaces(made.observation_space, made.action_space)
+        return made.observation_space, made.action_space
     finally:
-        env.close()
+        if source.kind != "instance":
+            made.close()
 
 
 # ----------------------------------------------------------------------- vector env
-class _EnvThunk:
-    """Zero-argument callable building one env (factory, then wrappers in order).
-
-    A module-level class rather than a closure so ``AsyncVectorEnv`` workers
-    receive a small, cleanly picklable recipe.
-    """
-
-    def __init__(
-        self,
-        factory: EnvFactory,
-        env_kwargs: dict[str, Any],
-        wrappers: tuple[Callable[[gymnasium.Env], gymnasium.Env], ...],
-    ) -> None:
-        self.factory = factory
-        self.env_kwargs = env_kwargs
-        self.wrappers = wrappers
-
-    def __call__(self) -> gymnasium.Env:
-        env = self.factory(**self.env_kwargs)
-        for wrap in self.wrappers:
-            env = wrap(env)
-        return env
-
-
 def make_vec_env(
-    env_id: str,
+    env: EnvLike | EnvSource,
     num_envs: int,
     *,
     vectorization: str = "sync",
     env_kwargs: dict[str, Any] | None = None,
     wrappers: Iterable[Callable[[gymnasium.Env], gymnasium.Env]] = (),
 ) -> gymnasium.vector.VectorEnv:
-    """Build ``num_envs`` copies of ``env_id`` with Baselines VecEnv semantics.
+    """Build ``num_envs`` envs of ``env`` (an id, a callable, an instance for one env, or an
+    `EnvSource`), each by one call of its `EnvSource`, with Baselines VecEnv semantics.
 
     ``autoreset_mode=SAME_STEP`` reproduces Baselines' VecEnv (spec §2.3): when
     an env finishes, the returned observation is already the first observation
@@ -199,9 +295,9 @@ def make_vec_env(
         raise ConfigError(
             f"unknown vectorization {vectorization!r}; allowed: {', '.join(VECTORIZATIONS)}"
         )
-    factory = resolve_env(env_id)
-    thunk = _EnvThunk(factory, dict(env_kwargs or {}), tuple(wrappers))
-    fns = [thunk for _ in range(int(num_envs))]
+    source = env_source(env, env_kwargs, wrappers)
+    source.check_num_envs(int(num_envs))
+    fns = [source for _ in range(int(num_envs))]
     mode = gymnasium.vector.AutoresetMode.SAME_STEP
     if vectorization == "sync":
         # copy=False: no deepcopy of every observation batch; the runner copies it into its buffer

@@ -21,14 +21,14 @@ import gymnasium as gym
 import keras
 import numpy as np
 
-from tfppo.training import checkpoint, mpi
+from tfppo.training import callbacks, checkpoint, mpi
 from tfppo.io import log_keys as log_keys_module
 from tfppo.core.acting import PerRowGenerators, act, make_actor
 from tfppo.util.atomic import write_text
 from tfppo.envs.episodes import EpisodeTracker
 from tfppo.envs.normalize import VecNormalize
 from tfppo.envs.spaces import is_image_space
-from tfppo.envs.factory import make_vec_env, probe_spaces, seed_vec_env
+from tfppo.envs.factory import EnvSource, make_vec_env, probe_spaces, seed_vec_env
 from tfppo.util.errors import ConfigError
 from tfppo.training.evaluation import PeriodicEvaluator
 from tfppo.core.learner import Learner, MinibatchPlan
@@ -105,19 +105,23 @@ class Algorithm:
     # this rank's own; PPO2's runner counts straight into the window when it is the only process.
     pools_rank_episodes: ClassVar[bool] = False
 
-    def __init__(self, config, semantics: Semantics, *, log_dir: str | os.PathLike | None = None,
+    def __init__(self, config, semantics: Semantics, *, env_source: EnvSource,
+                 log_dir: str | os.PathLike | None = None,
                  verbose: int = 1, comm: Any = None, log_keys: str | None = None, log_interval: int | None = None,
                  xla: bool = True, mpi_gradients: str = "auto"):
         """Under ``mpirun -n W`` (spec §7.1, §8; [B] ppo2 with MpiAdamOptimizer for PPO2): every rank checks it
         runs the same configuration, an exception on any rank aborts the job, each minibatch gradient is
         averaged (``mpi_gradients``: `tfppo.core.learner`), rank 0's initial weights are broadcast, and only rank 0
-        logs and writes."""
+        logs and writes. ``env_source`` is what every env is built from (`tfppo.envs.factory.EnvSource`; under
+        MPI each rank builds its own from its own arguments)."""
         self.comm = comm if comm is not None else mpi.world()
         self.rank, self.world_size = self.comm.Get_rank(), self.comm.Get_size()
         if self.world_size > 1 and semantics.target_kl is not None:
             raise ConfigError("semantics target_kl is per-rank and would desynchronise MPI ranks; use it with one "
                               "process")
-        mpi.check_same_config({"config": config.to_dict(), "semantics": semantics.to_dict()}, self.comm)
+        env_source.check_num_envs(self.num_envs)
+        mpi.check_same_config({"config": config.to_dict(), "semantics": semantics.to_dict(),
+                               "env": env_source.description()}, self.comm)
         mpi.abort_on_exception(self.comm)  # an exception on one rank must end the job, never hang it
         self.config = config
         self.semantics = semantics
@@ -128,7 +132,8 @@ class Algorithm:
         self.log_dir = Path(log_dir) if log_dir is not None and self.rank == 0 else None
         self.verbose = verbose if self.rank == 0 else 0
         rank = self.rank
-        self.observation_space, self.action_space = probe_spaces(config.env)
+        self.env_source = env_source
+        self.observation_space, self.action_space = probe_spaces(env_source)
         check_semantics_fit(semantics, self.observation_space, config)
         self.seeds = RunSeeds(config.seed)
         keras.utils.set_random_seed(config.seed)
@@ -186,14 +191,18 @@ class Algorithm:
 
     # -- the one loop ----------------------------------------------------------------------
     def learn(self, total_timesteps: int | None = None, *, save_path: str | os.PathLike | None = None,
-              save_freq: int = 0, keep_checkpoints: int = 2, eval_freq: int = 0, eval_episodes: int = 10):
+              save_freq: int = 0, keep_checkpoints: int = 2, eval_freq: int = 0, eval_episodes: int = 10,
+              callback: Any = None):
         """Train until the budget is spent; ``total_timesteps`` defaults to the config's budget (PPO1: its
         one budget of max_timesteps/max_episodes/max_iters/max_seconds). Counters restored from a checkpoint
         count toward it, and an agent loaded from an unfinished periodic checkpoint resumes that run to its
         own budget. With ``save_path``, a checkpoint ``save_path/ckpt-<steps>`` is written every
         ``save_freq`` steps and at the end, keeping the newest ``keep_checkpoints`` (`tfppo.training.run_control`).
         ``eval_freq`` > 0 adds deterministic evaluations on rank 0 (`tfppo.training.evaluation`), the last
-        one after the final update."""
+        one after the final update. ``callback`` (`tfppo.training.callbacks`: a BaseCallback, a list, or a
+        callable) is called around each update; when it returns False the loop ends after that update, with
+        the final evaluation and checkpoint as at the end of the budget (under MPI rank 0's answer counts)."""
+        callback = callbacks.as_callback(callback)
         run = self.begin_run(self.plan_run(total_timesteps))
         if self.runner is None:
             self.runner = self.make_runner()
@@ -201,13 +210,18 @@ class Algorithm:
         self.write_run_header()
         self.start_evaluation(eval_freq, eval_episodes)
         comm = self.comm if self.world_size > 1 else None
+        callback.init_callback(self)
+        callback.on_training_start()
+        stop = False
         t_first = time.perf_counter()
         with logger, self.run_control(logger, save_path, save_freq, keep_checkpoints) as control:
-            while self.budget_left(run, time.perf_counter() - t_first):
+            while not stop and self.budget_left(run, time.perf_counter() - t_first):
                 started = time.perf_counter() - t_first
                 schedule = self.schedule(run)
                 rollout = self.runner.run()
                 batch = rollout.to_batch(self.config.gamma, self.config.lam)
+                callback.update_state(schedule=schedule, rollout=rollout, batch=batch, result=None)
+                callback.on_rollout_end()
                 self.update_policy_obs_stats(rollout, comm)
                 result = self.learner.update(batch, learning_rate=schedule.learning_rate, clip=schedule.clip,
                                              clip_vf=schedule.clip_vf, rng=self.shuffle_rng)
@@ -227,13 +241,23 @@ class Algorithm:
                 control.record(logger, rollout, batch, result)
                 self.log_row(logger, run, schedule, batch, losses, result, len(episodes), times)
                 logger.record(log_keys_module.UNIFIED_TIME_KEY, times.finished)
-                logger.dump(self.num_timesteps)
+                row = logger.dump(self.num_timesteps)
                 self.evaluator.maybe_evaluate(self, self.num_timesteps)  # before a checkpoint can be written
+                callback.update_state(last_row=row, result=result)
+                stop = self.callback_stops(callback, comm)
                 control.end_iteration()
                 logger.advance(self.progress_position())
             self.evaluator.maybe_evaluate(self, self.num_timesteps, final=True)
             control.finish()
+        callback.on_training_end()
         return self
+
+    @staticmethod
+    def callback_stops(callback: callbacks.BaseCallback, comm) -> bool:
+        """This update's ``on_update_end`` answer; under MPI rank 0's, broadcast (every rank asks its own
+        callbacks, and every rank takes part in the broadcast whether or not it was given any)."""
+        stop = callbacks.wants_stop(callback.on_update_end())
+        return bool(comm.bcast(stop, root=0)) if comm is not None else stop
 
     # -- what a trainer supplies to the loop ---------------------------------------------------
     @property
@@ -291,7 +315,7 @@ class Algorithm:
         n_steps, vectorization = self.runner_shape()
         separate = self.pools_rank_episodes or self.world_size > 1
         tracker = EpisodeTracker(self.num_envs) if separate else self.tracker
-        venv = make_vec_env(self.config.env, self.num_envs, vectorization=vectorization)
+        venv = make_vec_env(self.env_source, self.num_envs, vectorization=vectorization)
         first_obs = seed_vec_env(venv, self.seeds.envs(self.first_env_index, self.num_envs, restart=self.n_updates))
         return Runner(venv, self.actor, self.policy.dist, n_steps=n_steps, semantics=self.semantics,
                       gamma=self.config.gamma, rng=PerRowGenerators(self.action_rngs), tracker=tracker,
@@ -362,6 +386,8 @@ class Algorithm:
         """Deterministic evaluation every ``eval_freq`` env steps on a separate env (rank 0 only),
         written to ``log_dir/evaluations.csv``; 0 turns it off. Evaluates once before training; a resumed run
         continues the file from its checkpoint instead."""
+        if eval_freq > 0:
+            self.env_source.check_separate("eval_freq")
         self.evaluator = PeriodicEvaluator(eval_freq if self.rank == 0 else 0, eval_episodes, self.log_dir,
                                            self.config.seed)
         if self.num_timesteps == 0:
@@ -422,6 +448,7 @@ class Algorithm:
         return {
             "algo": self.algo,
             "config": self.config.to_dict(),
+            "env": self.env_source.description(),
             "semantics": self.semantics.to_dict(),
             "normalizer": self.normalizer.state_dict() if self.normalizer is not None else None,
             "tracker": self.tracker.state_dict(),
@@ -459,9 +486,25 @@ class Algorithm:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, meta: dict[str, Any], **kwargs: Any) -> "Algorithm":
-        """Rebuild the agent from ``agent.json`` (config + Semantics), then load its state."""
+        """Rebuild the agent from ``agent.json`` (config + Semantics), then load its state. The env is the
+        recorded id and env_kwargs unless ``env``, ``env_kwargs`` or ``wrappers`` are given; a callable, an
+        instance, wrappers and env_kwargs JSON cannot hold are recorded by name only, so they must be given."""
         config = cls.config_class.from_dict(meta["config"]).to_dict()
-        env, preset = config.pop("env"), config.pop("preset")
-        agent = cls(env, preset=preset, semantics=Semantics.from_dict(meta["semantics"]), **kwargs, **config)
+        label, preset = config.pop("env"), config.pop("preset")
+        recorded = meta.get("env") or {"kind": "id", "env_kwargs": {}, "env_kwargs_exact": True, "wrappers": []}
+        if "env" not in kwargs:
+            if recorded["kind"] != "id":
+                raise ConfigError(f"checkpoint {str(path)!r} was trained on {label}, which a checkpoint cannot "
+                                  f"hold; pass it again: tfppo.load(path, env=...)")
+            kwargs["env"] = label
+        if recorded["env_kwargs_exact"]:
+            kwargs.setdefault("env_kwargs", recorded["env_kwargs"] or None)
+        elif "env_kwargs" not in kwargs:
+            raise ConfigError(f"checkpoint {str(path)!r} was trained with env_kwargs {recorded['env_kwargs']}, which "
+                              f"a checkpoint cannot hold; pass them again: tfppo.load(path, env_kwargs={{...}})")
+        if recorded["wrappers"] and "wrappers" not in kwargs:
+            raise ConfigError(f"checkpoint {str(path)!r} was trained with wrappers {recorded['wrappers']}, which a "
+                              f"checkpoint cannot hold; pass them again: tfppo.load(path, wrappers=[...])")
+        agent = cls(preset=preset, semantics=Semantics.from_dict(meta["semantics"]), **kwargs, **config)
         agent.restore(path, meta)
         return agent

@@ -18,7 +18,6 @@ import numpy as np
 
 from tfppo.util.atomic import replacing
 from tfppo.envs.spaces import clip_actions
-from tfppo.envs.factory import resolve_env
 
 EVALUATIONS_CSV = "evaluations.csv"
 EVALUATION_FIELDS = ("timesteps", "time_elapsed", "eval_return_mean", "eval_return_std", "eval_length_mean",
@@ -28,8 +27,9 @@ EVAL_SEED_OFFSET = 1_000_003  # eval episode seeds never coincide with the train
 
 def run_episodes(agent, episodes: int, *, seed: int = 12345,
                  deterministic: bool = True) -> tuple[list[float], list[int]]:
-    """Raw-reward returns and lengths of ``episodes`` episodes (episode k reset with ``seed + k``)."""
-    env = resolve_env(agent.config.env)()
+    """Raw-reward returns and lengths of ``episodes`` episodes (episode k reset with ``seed + k``), on an env
+    of its own built as the agent's training envs are."""
+    env = agent.env_source.separate("evaluation")
     returns, lengths = [], []
     try:
         for episode in range(episodes):

@@ -9,12 +9,14 @@ pposgd_simple log row.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from tfppo.config.hyperparameters import PPO1Config
 from tfppo.config.semantics import Semantics
 from tfppo.core.learner import STAT_NAMES, MinibatchPlan
 from tfppo.core.rollout import explained_variance
+from tfppo.envs.factory import EnvLike, EnvSource, Wrapper
 from tfppo.io.logger import Logger
 from tfppo.training.algorithm import Algorithm, IterationTimes, UpdateSchedule, resolve_semantics
 
@@ -26,7 +28,8 @@ class PPO1(Algorithm):
     ``clip_param``, ``entcoeff``, ``optim_epochs``, ``optim_stepsize``,
     ``optim_batchsize``, ``gamma``, ``lam``, ``schedule`` and one of
     ``max_timesteps/max_episodes/max_iters/max_seconds``); ``adam_epsilon``
-    overrides the Semantics; ``xla=False`` runs the update as a plain TF graph. Run under
+    overrides the Semantics; ``xla=False`` runs the update as a plain TF graph. ``env``, ``env_kwargs`` and
+    ``wrappers`` as for PPO2 (each rank builds its one env from them). Run under
     ``mpirun -n W`` for W workers. ``learn(total_timesteps)`` ([SB] PPO1's one budget) replaces the
     configured budget by ``max_timesteps=total_timesteps``.
     """
@@ -37,15 +40,17 @@ class PPO1(Algorithm):
     rng_per_rank = True
     pools_rank_episodes = True
 
-    def __init__(self, env: str = "CartPole-v1", *, preset: str = "sb-ppo1", semantics: Semantics | dict | None = None,
-                 adam_epsilon: float | None = None, log_dir: str | os.PathLike | None = None, verbose: int = 1,
+    def __init__(self, env: EnvLike = "CartPole-v1", *, preset: str = "sb-ppo1",
+                 semantics: Semantics | dict | None = None, env_kwargs: dict[str, Any] | None = None,
+                 wrappers: Sequence[Wrapper] | None = None, adam_epsilon: float | None = None, log_dir: str | os.PathLike | None = None, verbose: int = 1,
                  comm: Any = None, log_keys: str | None = None, log_interval: int | None = None,
                  xla: bool = True, mpi_gradients: str = "auto", **hyperparameters: Any):
-        config = PPO1Config.create(env, preset, **hyperparameters)
+        source = EnvSource(env, env_kwargs, wrappers)
+        config = PPO1Config.create(source.label, preset, **hyperparameters)
         sem = resolve_semantics(preset, semantics)
         if adam_epsilon is not None:
             sem = sem.replace(adam_epsilon=float(adam_epsilon))
-        super().__init__(config, sem, log_dir=log_dir, verbose=verbose, comm=comm, log_keys=log_keys,
+        super().__init__(config, sem, env_source=source, log_dir=log_dir, verbose=verbose, comm=comm, log_keys=log_keys,
                          log_interval=log_interval, xla=xla, mpi_gradients=mpi_gradients)
         self.timesteps_so_far = 0  # the lrmult counter (row 10): exact or completed-episode steps
         self.episodes_so_far = 0

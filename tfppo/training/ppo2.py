@@ -6,6 +6,7 @@ floor(total / nbatch) updates, and the ppo2 log row. The maths is in the shared 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from tfppo.config.hyperparameters import PPO2Config
@@ -13,6 +14,7 @@ from tfppo.config.schedules import progress_remaining
 from tfppo.config.semantics import Semantics
 from tfppo.core.learner import MinibatchPlan
 from tfppo.core.rollout import explained_variance
+from tfppo.envs.factory import EnvLike, EnvSource, Wrapper
 from tfppo.io.logger import Logger
 from tfppo.training.algorithm import Algorithm, IterationTimes, UpdateSchedule, resolve_semantics
 
@@ -24,7 +26,9 @@ class PPO2(Algorithm):
     ``noptepochs``, ``learning_rate``, ``cliprange``, ``cliprange_vf``,
     ``ent_coef``, ``gamma``, ``lam``, ``num_envs``); ``vf_coef`` and
     ``max_grad_norm`` override the preset's Semantics; ``semantics`` may pass a
-    whole record or a dict of switches; ``xla=False`` runs the update as a plain TF graph.
+    whole record or a dict of switches; ``xla=False`` runs the update as a plain TF graph. ``env`` is an id,
+    a callable returning a ``gymnasium.Env`` (called once per env) or, with one env, an instance;
+    ``env_kwargs`` and ``wrappers`` reach every env (`tfppo.envs.factory.EnvSource`).
     Under ``mpirun -n W`` each rank runs
     ``num_envs`` envs and every minibatch gradient is averaged over the ranks
     ([B] ppo2 with ``MpiAdamOptimizer``); ``total_timesteps`` counts all ranks.
@@ -33,20 +37,22 @@ class PPO2(Algorithm):
     algo = "ppo2"
     config_class = PPO2Config
 
-    def __init__(self, env: str = "CartPole-v1", *, preset: str = "sb-ppo2", semantics: Semantics | dict | None = None,
-                 vf_coef: float | None = None, max_grad_norm: float | str | None = "preset",
+    def __init__(self, env: EnvLike = "CartPole-v1", *, preset: str = "sb-ppo2",
+                 semantics: Semantics | dict | None = None, env_kwargs: dict[str, Any] | None = None,
+                 wrappers: Sequence[Wrapper] | None = None, vf_coef: float | None = None, max_grad_norm: float | str | None = "preset",
                  log_dir: str | os.PathLike | None = None, verbose: int = 1, comm: Any = None,
                  log_keys: str | None = None, log_interval: int | None = None, xla: bool = True,
                  mpi_gradients: str = "auto",
                  **hyperparameters: Any):
-        config = PPO2Config.create(env, preset, **hyperparameters)
+        source = EnvSource(env, env_kwargs, wrappers)
+        config = PPO2Config.create(source.label, preset, **hyperparameters)
         sem = resolve_semantics(preset, semantics)
         if vf_coef is not None:
             sem = sem.replace(vf_coef=float(vf_coef))
         if max_grad_norm != "preset":
             sem = sem.replace(max_grad_norm=None if max_grad_norm is None else float(max_grad_norm))
         self.num_envs = config.num_envs
-        super().__init__(config, config.resolve_semantics(sem), log_dir=log_dir, verbose=verbose, comm=comm,
+        super().__init__(config, config.resolve_semantics(sem), env_source=source, log_dir=log_dir, verbose=verbose, comm=comm,
                          log_keys=log_keys, log_interval=log_interval, xla=xla,
                          mpi_gradients=mpi_gradients)
 
