@@ -97,12 +97,20 @@ def test_the_statistics_are_not_the_priors(agents):
 
 @pytest.fixture(scope="module")
 def exported_without_tfppo(agents, tmp_path_factory):
-    """Every agent's export, loaded and run in one process that cannot import tfppo."""
+    """Every agent's export, loaded and run in one process that cannot import tfppo. CartPole's goes through
+    ``tfppo-evaluate --load_path CHECKPOINT --export PATH`` (its ``main``, in this process: a TensorFlow
+    start-up less than a subprocess), the others through ``agent.export``."""
+    from tfppo.cli.evaluate import main
+
     root = tmp_path_factory.mktemp("export")
     jobs = []
     for name, (agent, obs) in agents.items():
         np.save(root / f"{name}-obs.npy", obs)
-        assert agent.export(root / name) == root / name
+        if name == "cartpole":
+            agent.save(root / "cartpole-checkpoint")
+            assert main(["--load_path", str(root / "cartpole-checkpoint"), "--export", str(root / name)]) == 0
+        else:
+            assert agent.export(root / name) == root / name
         jobs.append({"export": str(root / name), "obs": str(root / f"{name}-obs.npy"),
                      "out": str(root / f"{name}-actions.npy")})
     (root / "loader.py").write_text(LOADER)
@@ -199,3 +207,68 @@ def test_a_missing_converter_names_the_extra(agents, tmp_path, monkeypatch):
         agents["cartpole"][0].export(tmp_path / "policy.onnx", format="onnx")
     assert "pip install tfppo[onnx]" in one_line(excinfo)
     assert not (tmp_path / "policy.onnx").exists()
+
+
+def litert_interpreter():
+    """LiteRT's own interpreter when installed (the `litert` extra), else TensorFlow's deprecated one."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = getattr(getattr(tf, "lite", None), "Interpreter", None)
+        if Interpreter is None:
+            pytest.skip("no LiteRT interpreter (pip install tfppo[litert])")
+    return Interpreter
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("name", ["cartpole", "pendulum"])
+def test_litert_gives_the_actions_of_predict(agents, tmp_path, name):
+    agent, obs = agents[name]
+    path = agent.export(tmp_path / "policy.tflite", format="litert")
+    runner = litert_interpreter()(model_path=str(path)).get_signature_runner("serving_default")
+    actions = runner(observations=obs)["actions"]
+    predicted = agent.predict(obs)
+    if name == "pendulum":
+        predicted = np.clip(predicted, -PENDULUM_BOUND, PENDULUM_BOUND)
+    np.testing.assert_allclose(actions, predicted, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["cartpole", "pendulum"])
+def test_onnx_gives_the_actions_of_predict(agents, tmp_path, name):
+    pytest.importorskip("tf2onnx", reason="the onnx extra is not installed")
+    ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    agent, obs = agents[name]
+    session = ort.InferenceSession(str(agent.export(tmp_path / "policy.onnx", format="onnx")))
+    assert [i.name for i in session.get_inputs()] == ["observations"]
+    (actions,) = session.run(["actions"], {"observations": obs})
+    predicted = agent.predict(obs)
+    if name == "pendulum":
+        predicted = np.clip(predicted, -PENDULUM_BOUND, PENDULUM_BOUND)
+    np.testing.assert_allclose(actions, predicted, rtol=0, atol=1e-5)
+
+
+def test_tfppo_evaluate_runs_an_export(agents, exported_without_tfppo, capsys):
+    from tfppo.cli.evaluate import main
+    from tfppo.training.evaluation import evaluate
+
+    root = exported_without_tfppo[1]
+    capsys.readouterr()
+    assert main(["--load_path", str(root / "cartpole"), "--episodes", "2", "--seed", "5"]) == 0
+    returns = evaluate(agents["cartpole"][0], 2, seed=5)  # the agent itself on the same episodes
+    assert capsys.readouterr().out.strip() == \
+        f"CartPole-v1: {np.mean(returns):.2f} ± {np.std(returns):.2f} over 2 deterministic episodes"
+
+
+def test_tfppo_evaluate_export_errors_are_one_line(exported_without_tfppo, tmp_path):
+    from tfppo.cli.evaluate import main
+
+    root = exported_without_tfppo[1]
+    with pytest.raises(tfppo.ConfigError) as excinfo:
+        main(["--load_path", str(root / "cartpole"), "--export", str(tmp_path / "again")])
+    assert "already an export" in one_line(excinfo)
+    with pytest.raises(tfppo.ConfigError) as excinfo:
+        main(["--load_path", str(root / "cartpole-checkpoint"), "--export", str(tmp_path / "x"),
+              "--export_format", "pb"])
+    assert "--export_format 'pb'" in one_line(excinfo) and not (tmp_path / "x").exists()

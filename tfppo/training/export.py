@@ -68,18 +68,22 @@ def observation_spec(space: gym.Space) -> tf.TensorSpec:
 class PolicyModule(tf.Module):
     """The exported graph: raw observations → (frozen normalisation) → policy → mode or sample → env action.
 
-    ``policy`` is tracked as an attribute, so ``tf.saved_model.save`` writes its variables (weights and
-    PPO1's filter) with their values at export time."""
+    ``tf.saved_model.save`` writes the policy's variables (weights and PPO1's filter) with their values at
+    export time. They are tracked as the TensorFlow variables under the Keras ones, as Keras' own
+    ``ExportArchive`` does: tracked only through the Keras model, the SavedModel runs in TensorFlow but the
+    TFLite converter reads the variables as uninitialised (NaN actions)."""
 
     def __init__(self, policy, obs_norm: FrozenObsNorm | None, clip_space: gym.spaces.Box | None):
         super().__init__()
         self.policy = policy
+        self.policy_variables = [variable.value for variable in policy.variables]
         self._dist = policy.dist
-        self._norm = None if obs_norm is None else (tf.constant(obs_norm.mean), tf.constant(obs_norm.std),
-                                                   obs_norm.clip)
-        self._clip = None if clip_space is None else (
-            tf.constant(np.nan_to_num(clip_space.low.astype(np.float32))),
-            tf.constant(np.nan_to_num(clip_space.high.astype(np.float32))), tf.as_dtype(clip_space.dtype))
+        # NumPy, not tf.constant: arrays become constants inside each traced graph, where a tensor made
+        # outside would be a captured input (tf2onnx turns captures into inputs the caller must feed)
+        self._norm = None if obs_norm is None else (obs_norm.mean, obs_norm.std, obs_norm.clip)
+        self._clip = None if clip_space is None else (np.nan_to_num(clip_space.low.astype(np.float32)),
+                                                      np.nan_to_num(clip_space.high.astype(np.float32)),
+                                                      tf.as_dtype(clip_space.dtype))
         spec = observation_spec(policy.observation_space)
         self.serving_default = tf.function(self._deterministic, input_signature=[spec])
         self.sample = tf.function(self._stochastic, input_signature=[spec, tf.TensorSpec([], tf.int64, name="seed")])
