@@ -44,8 +44,6 @@ def main(argv: list[str] | None = None) -> int:
     if exported:
         return evaluate_export(args)
 
-    import numpy as np
-
     import tfppo
     from tfppo.training.evaluation import evaluate
 
