@@ -70,7 +70,7 @@ def evaluate_export(args) -> int:
     seeds = itertools.count(args.seed)
     act = (lambda obs: policy.predict(obs, deterministic=False, seed=next(seeds))) if args.stochastic \
         else policy.predict
-    returns, _ = play_episodes(resolve_env(policy.env), act, args.episodes, seed=args.seed)
+    returns, _ = play_episodes(resolve_env(policy.env)(), act, args.episodes, seed=args.seed)
     report(policy.env, returns, args.stochastic)
     return 0
 

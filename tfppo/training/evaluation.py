@@ -27,11 +27,11 @@ EVALUATION_FIELDS = ("timesteps", "time_elapsed", "eval_return_mean", "eval_retu
 EVAL_SEED_OFFSET = 1_000_003  # eval episode seeds never coincide with the training envs' reset seeds
 
 
-def play_episodes(make_env: Callable[[], Any], act: Callable[[np.ndarray], Any], episodes: int, *,
+def play_episodes(env, act: Callable[[np.ndarray], Any], episodes: int, *,
                   seed: int = 12345) -> tuple[list[float], list[int]]:
     """Raw-reward returns and lengths of ``episodes`` episodes of ``act`` (observation → the env's action;
-    episode k reset with ``seed + k``): the loop shared by agents and exported policies."""
-    env = make_env()
+    episode k reset with ``seed + k``) on ``env``, which it closes: the loop shared by agents and exported
+    policies."""
     returns, lengths = [], []
     try:
         for episode in range(episodes):
@@ -52,13 +52,15 @@ def play_episodes(make_env: Callable[[], Any], act: Callable[[np.ndarray], Any],
 def run_episodes(agent, episodes: int, *, seed: int = 12345,
                  deterministic: bool = True) -> tuple[list[float], list[int]]:
     """`play_episodes` of an agent: ``predict``, then row 18's clipping when the semantics clip actions."""
+    env = resolve_env(agent.config.env)()
+
     def act(obs: np.ndarray) -> Any:
         action = agent.predict(obs, deterministic=deterministic)
         if agent.semantics.clip_actions:  # the agent's action space is the one probed from this env id
             action = clip_actions(np.asarray(action)[None], agent.action_space)[0]
         return action
 
-    return play_episodes(resolve_env(agent.config.env), act, episodes, seed=seed)
+    return play_episodes(env, act, episodes, seed=seed)
 
 
 def evaluate(agent, episodes: int, *, seed: int = 12345, deterministic: bool = True) -> list[float]:
