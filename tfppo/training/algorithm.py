@@ -406,6 +406,12 @@ class Algorithm:
         actions, _, _ = act(self.actor, self.policy.dist, batch, self.predict_rng, deterministic)
         return actions[0] if single else actions
 
+    def export(self, path: str | os.PathLike, format: str = "saved_model") -> Path:
+        """Write the policy as ``format`` (saved_model, onnx, litert) for use without tfppo: raw observations
+        to env actions, normalisation statistics frozen and action clipping folded in (`tfppo.training.export`)."""
+        from tfppo.training.export import export_policy
+        return export_policy(self, path, format)
+
     def close(self) -> None:
         """Close the envs (they are rebuilt by the next ``learn``)."""
         if self.runner is not None:

@@ -13,6 +13,7 @@ import csv
 import os
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -25,21 +26,18 @@ EVALUATION_FIELDS = ("timesteps", "time_elapsed", "eval_return_mean", "eval_retu
 EVAL_SEED_OFFSET = 1_000_003  # eval episode seeds never coincide with the training envs' reset seeds
 
 
-def run_episodes(agent, episodes: int, *, seed: int = 12345,
-                 deterministic: bool = True) -> tuple[list[float], list[int]]:
-    """Raw-reward returns and lengths of ``episodes`` episodes (episode k reset with ``seed + k``), on an env
-    of its own built as the agent's training envs are."""
-    env = agent.env_source.separate("evaluation")
+def play_episodes(env, act: Callable[[np.ndarray], Any], episodes: int, *,
+                  seed: int = 12345) -> tuple[list[float], list[int]]:
+    """Raw-reward returns and lengths of ``episodes`` episodes of ``act`` (observation → the env's action;
+    episode k reset with ``seed + k``) on ``env``, which it closes: the loop shared by agents and exported
+    policies."""
     returns, lengths = [], []
     try:
         for episode in range(episodes):
             obs, _ = env.reset(seed=seed + episode)
             total, length, done = 0.0, 0, False
             while not done:
-                action = agent.predict(obs, deterministic=deterministic)
-                if agent.semantics.clip_actions:
-                    action = clip_actions(np.asarray(action)[None], env.action_space)[0]
-                obs, reward, terminated, truncated, _ = env.step(action)
+                obs, reward, terminated, truncated, _ = env.step(act(obs))
                 total += float(reward)
                 length += 1
                 done = terminated or truncated
@@ -48,6 +46,20 @@ def run_episodes(agent, episodes: int, *, seed: int = 12345,
     finally:
         env.close()
     return returns, lengths
+
+
+def run_episodes(agent, episodes: int, *, seed: int = 12345,
+                 deterministic: bool = True) -> tuple[list[float], list[int]]:
+    """`play_episodes` of an agent: ``predict``, then row 18's clipping when the semantics clip actions."""
+    env = agent.env_source.separate("evaluation")
+
+    def act(obs: np.ndarray) -> Any:
+        action = agent.predict(obs, deterministic=deterministic)
+        if agent.semantics.clip_actions:  # the agent's action space is the one probed from this env id
+            action = clip_actions(np.asarray(action)[None], agent.action_space)[0]
+        return action
+
+    return play_episodes(env, act, episodes, seed=seed)
 
 
 def evaluate(agent, episodes: int, *, seed: int = 12345, deterministic: bool = True) -> list[float]:
