@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tfppo.util.atomic import replacing
+from tfppo.envs.episodes import episode_result
 from tfppo.envs.spaces import clip_actions
 from tfppo.envs.factory import resolve_env
 
@@ -28,23 +29,28 @@ EVAL_SEED_OFFSET = 1_000_003  # eval episode seeds never coincide with the train
 
 def run_episodes(agent, episodes: int, *, seed: int = 12345,
                  deterministic: bool = True) -> tuple[list[float], list[int]]:
-    """Raw-reward returns and lengths of ``episodes`` episodes (episode k reset with ``seed + k``)."""
+    """Raw-reward returns and lengths of ``episodes`` episodes (episode k reset with ``seed + k``). An env
+    that reports whole games (Atari, `tfppo.envs.episodes`) is played to the game's end through its lost
+    lives, and the game's raw score is the return."""
     env = resolve_env(agent.config.env)()
     returns, lengths = [], []
     try:
         for episode in range(episodes):
             obs, _ = env.reset(seed=seed + episode)
-            total, length, done = 0.0, 0, False
-            while not done:
+            total, length, result = 0.0, 0, None
+            while result is None:
                 action = agent.predict(obs, deterministic=deterministic)
                 if agent.semantics.clip_actions:
                     action = clip_actions(np.asarray(action)[None], env.action_space)[0]
-                obs, reward, terminated, truncated, _ = env.step(action)
+                obs, reward, terminated, truncated, info = env.step(action)
                 total += float(reward)
                 length += 1
-                done = terminated or truncated
-            returns.append(total)
-            lengths.append(length)
+                if terminated or truncated:
+                    result = episode_result(info, total, length)
+                    if result is None:  # a life ended: the game goes on from an unseeded reset
+                        obs, _ = env.reset()
+            returns.append(result[0])
+            lengths.append(result[1])
     finally:
         env.close()
     return returns, lengths
