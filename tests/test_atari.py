@@ -151,3 +151,20 @@ def test_a_missing_package_names_the_extra(monkeypatch):
     monkeypatch.setattr(families, "_registered", set())
     with pytest.raises(ConfigError, match=r"^env 'ALE/Breakout-v5' needs the atari extra .*pip install tfppo\[atari\]$"):
         resolve_env("ALE/Breakout-v5")
+
+
+def test_atari_ids_default_to_baselines_atari_hyperparameters():
+    from tfppo.cli import ppo1, ppo2
+
+    config, _ = ppo2.build_config(ppo2.parse_args(["--env", "ALE/Pong-v5", "--n_steps", "64"]))
+    # [B] ppo2 defaults.atari() with baselines.run's 8 envs; the explicit flag wins
+    assert (config.num_envs, config.n_steps, config.nminibatches, config.noptepochs) == (8, 64, 4, 4)
+    assert (str(config.learning_rate), str(config.cliprange), config.ent_coef) == ("lin_0.00025", "lin_0.1", 0.01)
+    assert config.total_timesteps == 10_000_000
+    config, _ = ppo1.build_config(ppo1.parse_args(["--env", "BreakoutNoFrameskip-v4", "--max_timesteps", "4096"]))
+    # [B] ppo1/run_atari.py; the budget stays the CLI's
+    assert (config.timesteps_per_actorbatch, config.optim_batchsize, config.optim_epochs) == (256, 64, 4)
+    assert (config.optim_stepsize, config.clip_param, config.entcoeff) == (1e-3, 0.2, 0.01)
+    assert (config.max_timesteps, config.schedule) == (4096, "linear")
+    config, _ = ppo2.build_config(ppo2.parse_args(["--env", "ALE/Pong-v5", "--preset", "baselines-ppo2"]))
+    assert config.n_steps == 2048  # an explicit preset means its own defaults, as for every env
