@@ -68,8 +68,9 @@ def read_json_if_present(path: str | Path) -> Any:
 
 
 def run_dir(suite_dir: str | Path, env: str, variant: str, seed: int) -> Path:
-    """``<suite_dir>/<env>/<variant>/seed-<seed>``."""
-    return Path(suite_dir) / env / variant / f"seed-{int(seed)}"
+    """``<suite_dir>/<env>/<variant>/seed-<seed>``; a namespaced id's ``/`` (``MinAtar/Breakout-v1``,
+    ``ALE/Pong-v5``) becomes ``_``, so every run directory stays four levels below the results root."""
+    return Path(suite_dir) / env.replace("/", "_") / variant / f"seed-{int(seed)}"
 
 
 def finished_run_dirs(suite_dir: str | Path) -> list[Path]:

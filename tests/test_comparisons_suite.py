@@ -11,10 +11,25 @@ from tests.comparisons_support.suites import TINY_SUITE, write_suite
 
 
 def test_bundled_suites_parse_and_validate():
-    assert {"smoke", "classic", "mujoco", "ablation", "equivalence"} <= set(bundled_suites())
+    assert {"smoke", "classic", "mujoco", "ablation", "equivalence", "atari", "minatar"} <= set(bundled_suites())
     for name in ("smoke", "classic", "ablation", "equivalence"):
         suite = load_suite(name)
         assert suite.runs(), name
+
+
+@pytest.mark.parametrize("name, package, runs", [("atari", "ale_py", 2 * 2 * 3), ("minatar", "minatar", 2 * 4 * 5)])
+def test_image_suites_parse_and_validate(name, package, runs):
+    """Their validation builds each trainer's config and looks the env up, which needs the env's extra."""
+    pytest.importorskip(package)
+    suite = load_suite(name)
+    assert len(suite.runs()) == runs
+
+
+def test_a_namespaced_env_id_is_one_directory_of_a_run():
+    from tfppo.comparisons.rundir import run_dir
+
+    assert run_dir("out/minatar", "MinAtar/Breakout-v1", "ppo1", 3).parts == \
+        ("out", "minatar", "MinAtar_Breakout-v1", "ppo1", "seed-3")
 
 
 def test_smoke_is_ppo1_vs_ppo2_under_their_own_presets():

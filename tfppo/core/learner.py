@@ -25,7 +25,10 @@ With ``xla=True`` (the default) the whole update is one XLA computation
 (``jit_compile=True``): the per-minibatch cost falls from ≈0.35 ms of TF
 executor overhead to ≈0.1 ms on 2 cores (docs/performance.md). XLA fuses and
 reorders float operations, so its parameters differ from the plain graph's by
-float rounding only (tests hold both to the same reference).
+float rounding only (tests hold both to the same reference). Image policies
+always take the plain graph: XLA's CPU convolutions measured about 10× slower
+than TF's own (MinAtar CNN, 1024 samples × 4 epochs: 1.6–1.9 s against
+0.16–0.23 s; Nature CNN: over 5 min against 22 s, docs/performance.md).
 """
 from __future__ import annotations
 
@@ -175,7 +178,8 @@ class Learner:
         # loop was most of the one-time trace (docs/performance.md). XLA cannot hold the host-side MPI
         # reducer, so with one the update is a plain graph (XLA pieces inside a graph loop measured slower:
         # each launch costs more than the arithmetic of a minibatch).
-        self.compiled_update = tf.function(self._update, jit_compile=xla and grad_reducer is None, autograph=False)
+        jit = xla and grad_reducer is None and not model.is_image
+        self.compiled_update = tf.function(self._update, jit_compile=jit, autograph=False)
 
     # -- public ------------------------------------------------------------------
     def update(self, batch: Batch, *, learning_rate: float, clip: float, clip_vf: float | None,

@@ -3,8 +3,10 @@
 MLP towers of configurable width and activation, shared ([B] ppo2 default) or
 separate ([SB] MlpPolicy, [B] ``value_network='copy'``, PPO1); orthogonal
 (√2 hidden, 0.01 policy head, 1.0 value head, zero biases) or normc init; a
-state-independent Gaussian log-std initialised to 0; a shared Nature-CNN trunk
-(inputs /255) for uint8 image observations; optionally [B] PPO1's in-graph
+state-independent Gaussian log-std initialised to 0; a shared CNN trunk for
+image observations (3-d uint8 or bool Boxes): the Nature CNN for Atari-sized
+frames, MinAtar's small CNN for 10×10 ones, uint8 pixels /255 and bool
+channels as 0/1 (`tfppo.envs.spaces.image_trunk`); optionally [B] PPO1's in-graph
 observation normalisation (clip ±5, statistics pushed in by the trainer).
 
 The model maps observations to ``(pd_params, value)``: flat distribution
@@ -21,8 +23,8 @@ import tensorflow as tf
 
 from tfppo.config.hyperparameters import NetworkConfig
 from tfppo.core.distributions import ActionDistribution, make_distribution
-from tfppo.envs.spaces import is_image_space
-from tfppo.core.switch_scope import NATURE_CNN_LATENT, tower_output_size
+from tfppo.envs.spaces import image_trunk, is_image_space, pixel_scale
+from tfppo.core.switch_scope import NATURE_CNN_LATENT, SMALL_CNN_LATENT, tower_output_size
 
 POLICY_OBS_CLIP = 5.0  # [B] MlpPolicy: obz = clip((ob − μ)/σ, −5, 5) (spec §5.1)
 
@@ -78,7 +80,7 @@ class ActorCritic(keras.Model):
         self.policy_obs_norm = policy_obs_norm and not self.is_image
         self._seeds = iter(range(seed * 1000 + 1, seed * 1000 + 1000))
 
-        self.trunk = self._nature_cnn() if self.is_image else []
+        self.trunk = self._image_trunk() if self.is_image else []
         hidden = () if self.is_image else network.hidden_sizes
         self.pi_layers = [self._dense(h, math.sqrt(2), network.activation, f"pi_fc{i}") for i, h in enumerate(hidden)]
         self.vf_layers = [] if shared_towers or self.is_image else [
@@ -120,27 +122,33 @@ class ActorCritic(keras.Model):
             return keras.initializers.GlorotUniform(seed=next(self._seeds))
         return self._kernel_init(math.sqrt(2))
 
-    def _nature_cnn(self) -> list[keras.layers.Layer]:
+    def _image_trunk(self) -> list[keras.layers.Layer]:
         """Nature-CNN trunk (spec §5.3): 32/8/4, 64/4/2, 64/3/1 VALID + fc 512, ReLU. [B] PPO1's CnnPolicy
-        ('large') is the same trunk with its own init (`_conv_init`; fc and heads normc) and no obs normalisation."""
-        conv = [(32, 8, 4), (64, 4, 2), (64, 3, 1)]
+        ('large') is the same trunk with its own init (`_conv_init`; fc and heads normc) and no obs normalisation.
+        Inputs smaller than the Nature CNN reads (MinAtar's 10×10) take MinAtar's network instead: one conv
+        16/3/1 VALID + fc 128, ReLU (Young & Tian 2019), with the same init rules."""
+        if image_trunk(self.observation_space) == "nature":
+            conv, latent = [(32, 8, 4), (64, 4, 2), (64, 3, 1)], NATURE_CNN_LATENT
+        else:
+            conv, latent = [(16, 3, 1)], SMALL_CNN_LATENT
         layers: list[keras.layers.Layer] = [
             keras.layers.Conv2D(f, k, strides=s, padding="valid", activation="relu",
                                 kernel_initializer=self._conv_init(), name=f"c{i}")
             for i, (f, k, s) in enumerate(conv)
         ]
         layers.append(keras.layers.Flatten())
-        layers.append(self._dense(NATURE_CNN_LATENT, math.sqrt(2), "relu", "fc"))
+        layers.append(self._dense(latent, math.sqrt(2), "relu", "fc"))
         return layers
 
     # -- forward ----------------------------------------------------------------
     def preprocess(self, obs: tf.Tensor) -> tf.Tensor:
-        """Observation -> float input: one-hot (Discrete), /255 (images), flatten, optional obs norm."""
+        """Observation -> float input: one-hot (Discrete), /255 (uint8 images; bool ones as 0/1), flatten,
+        optional obs norm."""
         if isinstance(self.observation_space, gym.spaces.Discrete):
             return tf.one_hot(tf.cast(obs, tf.int32), self.observation_space.n)
         x = tf.cast(obs, tf.float32)
         if self.is_image:
-            return x / 255.0
+            return x / pixel_scale(self.observation_space)
         x = tf.reshape(x, (-1, observation_size(self.observation_space)))
         if self.policy_obs_norm:
             x = tf.clip_by_value((x - self.obs_mean) / self.obs_std, -POLICY_OBS_CLIP, POLICY_OBS_CLIP)

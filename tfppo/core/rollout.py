@@ -111,7 +111,7 @@ class Runner:
             self.dones = np.logical_or(terminated, truncated)
             n_terminated += int(np.count_nonzero(terminated))
             n_truncated += int(np.count_nonzero(truncated & ~terminated))
-            episodes.extend(self.tracker.step(raw_rewards, self.dones))
+            episodes.extend(self.tracker.step(raw_rewards, self.dones, infos))
             rewards = self.normalizer.normalize_reward(raw_rewards, self.dones) if self.normalizer is not None \
                 else raw_rewards
             rew_buf[t] = rewards

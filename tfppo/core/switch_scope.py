@@ -13,15 +13,18 @@ from __future__ import annotations
 from gymnasium import spaces
 
 from tfppo.config.hyperparameters import NetworkConfig, PPO1Config, PPO2Config
-from tfppo.envs.spaces import is_image_space
+from tfppo.envs.spaces import image_trunk, is_image_space
 from tfppo.config.semantics import Semantics
 
 NATURE_CNN_LATENT = 512  # the Nature CNN's fc width (spec §5.3)
+SMALL_CNN_LATENT = 128  # the MinAtar network's fc width (Young & Tian 2019)
 
 
 def tower_output_size(observation_space: spaces.Space, network: NetworkConfig) -> int:
     """Width of the latent the policy and value heads read: the MLP's last hidden layer, or the CNN's fc."""
-    return NATURE_CNN_LATENT if is_image_space(observation_space) else network.hidden_sizes[-1]
+    if not is_image_space(observation_space):
+        return network.hidden_sizes[-1]
+    return NATURE_CNN_LATENT if image_trunk(observation_space) == "nature" else SMALL_CNN_LATENT
 
 
 def idle_switches(semantics: Semantics, observation_space: spaces.Space, action_space: spaces.Space,

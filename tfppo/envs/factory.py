@@ -17,6 +17,7 @@ import numpy as np
 from gymnasium import spaces
 
 from tfppo.config.hyperparameters import VECTORIZATIONS
+from tfppo.envs.families import make_family_env, register_family
 from tfppo.envs.spaces import check_spaces
 from tfppo.util.errors import ConfigError
 
@@ -51,7 +52,7 @@ class EnvFactory:
 
     def __call__(self, **kwargs: Any) -> gymnasium.Env:
         if self.registered:
-            return gymnasium.make(self.env_id, **kwargs)
+            return make_family_env(self.env_id, **kwargs)  # Atari/MinAtar: their pipeline (tfppo.envs.families)
         module_name, attr = self.env_id.split(":", 1)
         cls = getattr(importlib.import_module(module_name), attr)
         return cls(**kwargs)
@@ -105,6 +106,7 @@ def resolve_env(env_id: str) -> EnvFactory:
             f"env id must be a non-empty string, got {env_id!r}; give a registered "
             f"gymnasium id (e.g. {_EXAMPLE_IDS}) or module:Class"
         )
+    register_family(env_id)  # ALE/..., MinAtar/...: their package registers them (one line if missing)
     registry = gymnasium.envs.registry
 
     if ":" in env_id:

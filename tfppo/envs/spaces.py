@@ -13,7 +13,9 @@ from gymnasium import spaces
 from tfppo.util.errors import ConfigError
 
 # --------------------------------------------------------------------------- spaces
-_OBS_ALLOWED = "Box (any shape; uint8 HxWxC images for the CNN), Discrete"
+_OBS_ALLOWED = "Box (any shape; uint8 or bool HxWxC images for a CNN), Discrete"
+IMAGE_DTYPES = (np.uint8, np.bool_)  # 3-d Boxes of these dtypes are images (pixels, or MinAtar's 0/1 channels)
+NATURE_CNN_MIN_SIDE = 36  # the smallest height and width the Nature CNN's VALID convs 8/4, 4/2, 3/1 accept
 _ACT_ALLOWED = "Discrete, Box with 1-d shape, MultiDiscrete (1-d), MultiBinary (1-d)"
 
 
@@ -25,8 +27,20 @@ def _describe(space: Any) -> str:
 
 
 def is_image_space(space: spaces.Space) -> bool:
-    """A 3-d uint8 Box: the policy reads it with the Nature CNN (spec §5.3)."""
-    return isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
+    """A 3-d uint8 or bool Box (H×W×C): the policy reads it with a CNN instead of flattening it."""
+    return isinstance(space, spaces.Box) and space.dtype in IMAGE_DTYPES and len(space.shape) == 3
+
+
+def image_trunk(space: spaces.Box) -> str:
+    """Which CNN reads an image space: ``"nature"`` (spec §5.3) when both sides are at least
+    `NATURE_CNN_MIN_SIDE`, else ``"small"`` — MinAtar's one 3×3 conv and fc 128 (Young & Tian 2019), since
+    the Nature CNN's strided convs cannot read a 10×10 image."""
+    return "nature" if min(space.shape[:2]) >= NATURE_CNN_MIN_SIDE else "small"
+
+
+def pixel_scale(space: spaces.Box) -> float:
+    """What an image is divided by: 255 for uint8 pixels, 1 for bool channels (already 0/1)."""
+    return 255.0 if space.dtype == np.uint8 else 1.0
 
 
 def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:

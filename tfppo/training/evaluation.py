@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tfppo.util.atomic import replacing
+from tfppo.envs.episodes import episode_result
 from tfppo.envs.spaces import clip_actions
 
 EVALUATIONS_CSV = "evaluations.csv"
@@ -30,19 +31,23 @@ def play_episodes(env, act: Callable[[np.ndarray], Any], episodes: int, *,
                   seed: int = 12345) -> tuple[list[float], list[int]]:
     """Raw-reward returns and lengths of ``episodes`` episodes of ``act`` (observation → the env's action;
     episode k reset with ``seed + k``) on ``env``, which it closes: the loop shared by agents and exported
-    policies."""
+    policies. An env that reports whole games (Atari, `tfppo.envs.episodes`) is played to the game's end
+    through its lost lives, and the game's raw score is the return."""
     returns, lengths = [], []
     try:
         for episode in range(episodes):
             obs, _ = env.reset(seed=seed + episode)
-            total, length, done = 0.0, 0, False
-            while not done:
-                obs, reward, terminated, truncated, _ = env.step(act(obs))
+            total, length, result = 0.0, 0, None
+            while result is None:
+                obs, reward, terminated, truncated, info = env.step(act(obs))
                 total += float(reward)
                 length += 1
-                done = terminated or truncated
-            returns.append(total)
-            lengths.append(length)
+                if terminated or truncated:
+                    result = episode_result(info, total, length)
+                    if result is None:  # a life ended: the game goes on from an unseeded reset
+                        obs, _ = env.reset()
+            returns.append(result[0])
+            lengths.append(result[1])
     finally:
         env.close()
     return returns, lengths
