@@ -27,14 +27,16 @@ EVAL_SEED_OFFSET = 1_000_003  # eval episode seeds never coincide with the train
 
 
 def play_episodes(env, act: Callable[[np.ndarray], Any], episodes: int, *,
-                  seed: int = 12345) -> tuple[list[float], list[int]]:
+                  seed: int = 12345, on_reset: Callable[[], None] | None = None) -> tuple[list[float], list[int]]:
     """Raw-reward returns and lengths of ``episodes`` episodes of ``act`` (observation → the env's action;
     episode k reset with ``seed + k``) on ``env``, which it closes: the loop shared by agents and exported
-    policies."""
+    policies. ``on_reset`` runs after every reset (a recurrent agent forgets its state there)."""
     returns, lengths = [], []
     try:
         for episode in range(episodes):
             obs, _ = env.reset(seed=seed + episode)
+            if on_reset is not None:
+                on_reset()
             total, length, done = 0.0, 0, False
             while not done:
                 obs, reward, terminated, truncated, _ = env.step(act(obs))
@@ -59,7 +61,7 @@ def run_episodes(agent, episodes: int, *, seed: int = 12345,
             action = clip_actions(np.asarray(action)[None], agent.action_space)[0]
         return action
 
-    return play_episodes(env, act, episodes, seed=seed)
+    return play_episodes(env, act, episodes, seed=seed, on_reset=agent.reset_state)
 
 
 def evaluate(agent, episodes: int, *, seed: int = 12345, deterministic: bool = True) -> list[float]:
