@@ -169,3 +169,15 @@ def test_recurrent_ppo2_trains_replays_acting_and_checkpoints(tmp_path):
     for o in obs:  # the state is carried call to call: three steps of the same obs from zero state
         assert agent.predict(o) == loaded.predict(o)
     assert agent.predict_state.state.any()
+
+
+def test_tower_switches_are_idle_under_the_recurrent_policy():
+    """A suite must not spend runs ablating switches the recurrent policy never reads."""
+    from tfppo.config.semantics import get_preset
+    from tfppo.core.switch_scope import idle_switches
+    cartpole = spaces.Box(-np.inf, np.inf, shape=(4,), dtype=np.float32)
+    tower = {"shared_towers", "matching_fc", "init"}
+    lstm = PPO2Config.create("CartPole-v1", "sb-ppo2", policy="lstm", num_envs=4)
+    mlp = PPO2Config.create("CartPole-v1", "sb-ppo2", num_envs=4)
+    assert tower <= idle_switches(get_preset("sb-ppo2"), cartpole, spaces.Discrete(2), lstm)
+    assert not {"shared_towers", "init"} & idle_switches(get_preset("sb-ppo2"), cartpole, spaces.Discrete(2), mlp)
