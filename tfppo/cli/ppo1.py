@@ -14,7 +14,7 @@ from tfppo.cli.common import (OneLineParser, add_common_flags, check_resume_matc
                               network_overrides, prog_name, resume_config)
 from tfppo.cli.train import train
 from tfppo.config import zoo
-from tfppo.config.hyperparameters import BUDGETS, PPO1_PRESET_DEFAULTS, SCHEDULES, PPO1Config
+from tfppo.config.hyperparameters import check_feedforward_policy, BUDGETS, PPO1_PRESET_DEFAULTS, SCHEDULES, PPO1Config
 from tfppo.config.semantics import Semantics, get_preset
 from tfppo.envs.factory import resolve_env
 from tfppo.training import mpi
@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None = None):
 
 def build_config(args) -> tuple[PPO1Config, Semantics | None]:
     """Validate every flag; returns (config, semantics) or raises ConfigError."""
+    check_feedforward_policy(args.policy, "PPO1")
     check_run_flags(args)
     hyper = {name: getattr(args, name) for name in (
         "timesteps_per_actorbatch", "clip_param", "entcoeff", "optim_epochs", "optim_stepsize", "optim_batchsize",

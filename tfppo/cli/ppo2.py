@@ -40,6 +40,7 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--gamma", type=float, default=None)
     parser.add_argument("--lam", type=float, default=None)
     parser.add_argument("--total_timesteps", type=int, default=None)
+    parser.add_argument("--nlstm", type=int, default=None, help="LSTM units of --policy lstm/lnlstm (default 128)")
     return parser.parse_args(argv)
 
 
@@ -51,7 +52,7 @@ def build_config(args) -> tuple[PPO2Config, Semantics | None]:
                  nminibatches=args.nminibatches, noptepochs=args.noptepochs, learning_rate=args.learning_rate,
                  cliprange=args.cliprange, cliprange_vf=args.cliprange_vf, ent_coef=args.ent_coef,
                  gamma=args.gamma, lam=args.lam, total_timesteps=args.total_timesteps, seed=args.seed,
-                 network=network_overrides(args))
+                 network=network_overrides(args), policy=args.policy, nlstm=args.nlstm)
 
     if args.load_path and not args.resume:
         given = dict(hyper, env=args.env, preset=args.preset, semantics=args.semantics, vf_coef=args.vf_coef,

@@ -15,6 +15,10 @@ from tfppo.config.schedules import Schedule, parse_schedule
 from tfppo.config.semantics import Semantics, get_preset
 
 ACTIVATIONS = ("tanh", "relu")
+POLICIES = ("mlp", "lstm", "lnlstm")
+RECURRENT_POLICIES = ("lstm", "lnlstm")
+# [SB] policy class names and [B] network names accepted for the same policies
+POLICY_ALIASES = {"mlppolicy": "mlp", "mlplstmpolicy": "lstm", "mlplnlstmpolicy": "lnlstm"}
 VECTORIZATIONS: tuple[str, ...] = ("sync", "async")  # gymnasium SyncVectorEnv / AsyncVectorEnv (tfppo.envs.factory)
 
 
@@ -51,6 +55,23 @@ PPO2_PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
 PPO2_PRESET_DEFAULTS["baselines-ppo1"] = PPO2_PRESET_DEFAULTS["baselines-ppo2-mujoco"]
 PPO2_PRESET_DEFAULTS["equivalent"] = PPO2_PRESET_DEFAULTS["baselines-ppo2-mujoco"]
 PPO2_PRESET_DEFAULTS["sb-ppo1"] = PPO2_PRESET_DEFAULTS["sb-ppo2"]
+
+
+def resolve_policy(name: Any) -> str:
+    """A policy name (any case, [SB] class names accepted) as one of POLICIES."""
+    key = str(name).lower()
+    key = POLICY_ALIASES.get(key, key)
+    if key not in POLICIES:
+        raise ConfigError(f"--policy {name!r} is invalid; allowed: {', '.join(POLICIES)} "
+                          f"(or MlpPolicy, MlpLstmPolicy, MlpLnLstmPolicy)")
+    return key
+
+
+def check_feedforward_policy(policy: Any, trainer: str) -> None:
+    """PPO1 ([B]/[SB] pposgd_simple) has no recurrent policy: refuse one in a single line."""
+    if policy is not None and resolve_policy(policy) != "mlp":
+        raise ConfigError(f"--policy {policy} is PPO2 only: {trainer} (pposgd_simple) has no recurrent policy; "
+                          f"allowed: mlp")
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -147,12 +168,19 @@ class PPO2Config(_TrainerConfig):
     seed: int = 0
     vectorization: str = "sync"
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    # mlp, or [B] ppo2's recurrent networks lstm / lnlstm (`tfppo.core.recurrent`) with nlstm units
+    policy: str = "mlp"
+    nlstm: int = 128
 
     def __post_init__(self) -> None:
-        for name in ("num_envs", "n_steps", "nminibatches", "noptepochs", "total_timesteps"):
+        object.__setattr__(self, "policy", resolve_policy(self.policy))
+        for name in ("num_envs", "n_steps", "nminibatches", "noptepochs", "total_timesteps", "nlstm"):
             _positive_int(name, getattr(self, name))
         if self.batch_size % self.nminibatches:
             raise ConfigError(f"--nminibatches {self.nminibatches} must divide n_steps*num_envs = {self.batch_size}")
+        if self.recurrent and self.num_envs % self.nminibatches:
+            raise ConfigError(f"--nminibatches {self.nminibatches} must divide --num_envs {self.num_envs} with "
+                              f"--policy {self.policy} (minibatches are whole env sequences, as in [B] ppo2)")
         if self.total_timesteps < self.batch_size:
             raise ConfigError(f"--total_timesteps {self.total_timesteps} must be >= n_steps*num_envs = "
                               f"{self.batch_size} (one update)")
@@ -171,6 +199,10 @@ class PPO2Config(_TrainerConfig):
     @property
     def batch_size(self) -> int:
         return self.n_steps * self.num_envs
+
+    @property
+    def recurrent(self) -> bool:
+        return self.policy in RECURRENT_POLICIES
 
     def budget(self) -> dict[str, int]:
         """The budget fields (what ``with_budget`` takes)."""

@@ -78,6 +78,8 @@ class MinibatchPlan:
     batch_size: int
     minibatch_size: int
     n_epochs: int
+    # Recurrent PPO2: minibatches are whole env sequences of this many steps (env-major rows), else None.
+    sequence_length: int | None = None
 
     @property
     def n_minibatches(self) -> int:
@@ -98,8 +100,24 @@ class MinibatchPlan:
             raise ConfigError(f"--optim_batchsize {size} must be <= timesteps_per_actorbatch {batch_size}")
         return cls(batch_size, size, n_epochs)
 
+    @classmethod
+    def by_env(cls, n_envs: int, n_steps: int, nminibatches: int, n_epochs: int) -> "MinibatchPlan":
+        """Recurrent PPO2 ([B] ppo2): ``n_envs // nminibatches`` whole env sequences per minibatch;
+        nminibatches must divide num_envs."""
+        if nminibatches <= 0 or n_envs % nminibatches:
+            raise ConfigError(f"--nminibatches {nminibatches} must divide --num_envs {n_envs} with a recurrent "
+                              f"policy (minibatches are whole env sequences)")
+        return cls(n_envs * n_steps, n_envs // nminibatches * n_steps, n_epochs, sequence_length=n_steps)
+
     def shuffles(self, rng: np.random.Generator, n_passes: int) -> np.ndarray:
-        """Fresh permutation per pass, cut into full minibatches: int32 [passes, n_mb, mb]."""
+        """Fresh permutation per pass, cut into full minibatches: int32 [passes, n_mb, mb]. With
+        ``sequence_length`` T the envs are permuted and each minibatch holds the rows e·T … e·T+T−1 of its
+        envs, in permuted env order ([B] ppo2's ``flatinds[mbenvinds].ravel()``)."""
+        if self.sequence_length is not None:
+            steps = self.sequence_length
+            envs = [rng.permutation(self.batch_size // steps) for _ in range(n_passes)]
+            rows = np.stack([(e[:, None] * steps + np.arange(steps)).ravel() for e in envs])
+            return rows.reshape(n_passes, self.n_minibatches, self.minibatch_size).astype(np.int32)
         used = self.n_minibatches * self.minibatch_size
         return np.stack([rng.permutation(self.batch_size)[:used].reshape(self.n_minibatches, self.minibatch_size)
                          for _ in range(n_passes)]).astype(np.int32)
@@ -115,6 +133,10 @@ class Batch:
     returns: np.ndarray
     values: np.ndarray
     neglogp: np.ndarray
+    # Recurrent policies only: 1.0 where a row's observation starts an episode, and the LSTM state of
+    # every env at the start of the rollout [N, S] (`tfppo.core.recurrent`).
+    masks: np.ndarray | None = None
+    states: np.ndarray | None = None
 
 
 @dataclass
@@ -174,6 +196,9 @@ class Learner:
                                                epsilon=semantics.adam_epsilon)
         self.optimizer.build(model.trainable_variables)
         self._n_passes = plan.n_epochs + (1 if semantics.eval_pass else 0)
+        self.recurrent = getattr(model, "is_recurrent", False)
+        if self.recurrent != (plan.sequence_length is not None):
+            raise ValueError("a recurrent policy needs an env-wise MinibatchPlan (MinibatchPlan.by_env), and only it")
         # The epoch loop is an explicit tf.while_loop, so nothing is autograph-converted: converting the
         # loop was most of the one-time trace (docs/performance.md). XLA cannot hold the host-side MPI
         # reducer, so with one the update is a plain graph (XLA pieces inside a graph loop measured slower:
@@ -189,6 +214,8 @@ class Learner:
             raise ValueError(f"clip_vf={clip_vf} does not fit value_clip={self.semantics.value_clip}")
         arrays = dict(obs=batch.obs, actions=batch.actions, advantages=batch.advantages, returns=batch.returns,
                       values=batch.values, neglogp=batch.neglogp, indices=self.plan.shuffles(rng, self._n_passes))
+        if self.recurrent:
+            arrays.update(masks=batch.masks.astype(np.float32), states=batch.states.astype(np.float32))
         if self.replicas is not None:
             flat_params = np.concatenate([v.numpy().ravel() for v in self.model.trainable_variables])
             arrays = self.replicas.gather(arrays, flat_params)
@@ -199,7 +226,7 @@ class Learner:
             tf.constant(arrays["obs"]), tf.constant(arrays["actions"]), f32(arrays["advantages"]),
             f32(arrays["returns"]), f32(arrays["values"]), f32(arrays["neglogp"]), tf.constant(arrays["indices"]),
             tf.constant(self._replica), f32(learning_rate), f32(clip), f32(clip_vf if clip_vf is not None else 0.0),
-            f32(self.kl_beta))
+            f32(self.kl_beta), *((f32(arrays["masks"]), f32(arrays["states"])) if self.recurrent else ()))
         named = lambda row: {k: float(v) for k, v in zip(STAT_NAMES, row.numpy())}
         return UpdateResult(named(train), per_epoch.numpy(), named(evaluation) if self.semantics.eval_pass else None,
                             int(steps), diagnostics=dict(zip(DIAG_NAMES, (float(v) for v in diag.numpy()))),
@@ -211,11 +238,26 @@ class Learner:
             self.kl_beta = losses.adapt_kl_beta(self.kl_beta, kl, self.semantics.kl_target)
 
     # -- graph ---------------------------------------------------------------------
+    def _forward(self, rows: dict):
+        """(pd_params, values) of a set of rows: the MLP row by row; the recurrent policy unrolled over
+        each env's whole sequence from its stored state (rows hold whole env sequences, env-major)."""
+        if self.recurrent:
+            return self.model(rows["obs"], rows["masks"], rows["states"])
+        return self.model(rows["obs"])
+
+    def _gather(self, data: dict, replica, idx) -> dict:
+        """One replica's minibatch: rows ``idx``; the per-env states of the envs whose sequences they are."""
+        mb = {k: tf.gather(v[replica], idx) for k, v in data.items() if k != "states"}
+        if self.recurrent:
+            mb["states"] = tf.gather(data["states"][replica], idx[::self.plan.sequence_length] //
+                                     self.plan.sequence_length)
+        return mb
+
     def _minibatch_stats(self, mb: dict, clip, clip_vf, beta, with_diag: bool = False):
         """Total loss and the STAT_NAMES vector of one minibatch (spec §6); with ``with_diag`` also
         [ratio max, ratio mean, advantage mean, advantage std] (the first four DIAG_NAMES)."""
         sem = self.semantics
-        params, values = self.model(mb["obs"])
+        params, values = self._forward(mb)
         neglogp = self.dist.neglogp(params, mb["actions"])
         if sem.adv_norm == "minibatch":
             # PPO2 recomputes Â = R − V_old per minibatch, then normalises it every time it is used (§4).
@@ -245,8 +287,7 @@ class Learner:
         gradients — the MPI average of spec §7.1, computed on every rank with no communication."""
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            per_replica = [self._minibatch_stats({k: tf.gather(v[r], idx[r]) for k, v in data.items()},
-                                                 clip, clip_vf, beta, with_diag=True)
+            per_replica = [self._minibatch_stats(self._gather(data, r, idx[r]), clip, clip_vf, beta, with_diag=True)
                            for r in range(self._n_replicas)]
             loss = per_replica[0][0] if self._n_replicas == 1 else \
                 tf.add_n([out[0] for out in per_replica]) / float(self._n_replicas)
@@ -306,15 +347,18 @@ class Learner:
         return code, stats, diag, grad_norm
 
     def _update(self, obs, actions, advantages, returns, values, neglogp_stored, indices, replica, lr, clip, clip_vf,
-                beta):
+                beta, masks=None, states=None):
         """Every input has a leading replica axis R (1 without MPI replication); ``replica`` is this rank's
-        index into it, a tensor so that all ranks trace and compile the same graph."""
+        index into it, a tensor so that all ranks trace and compile the same graph. ``masks`` [R, N] and
+        ``states`` [R, envs, S] come only with a recurrent policy."""
         sem, plan = self.semantics, self.plan
         self._lr.assign(lr)
         # The frozen old policy (PPO1's oldpi, row 5) is never stepped during the epochs, so its
         # outputs over the batch, computed once here, are all that is needed of it.
         rows = obs.shape[0] * obs.shape[1]
-        params_old_rows, _ = self.model(tf.reshape(obs, [rows, *obs.shape[2:]]))
+        merge = lambda t: tf.reshape(t, [t.shape[0] * t.shape[1], *t.shape[2:]])  # replicas' rows in one batch
+        sequences = dict(masks=merge(masks), states=merge(states)) if self.recurrent else {}
+        params_old_rows, _ = self._forward(dict(obs=merge(obs), **sequences))
         params_old = tf.reshape(params_old_rows, [obs.shape[0], obs.shape[1], -1])
         if sem.old_logp == "recomputed":
             neglogp_old = tf.reshape(self.dist.neglogp(params_old_rows, tf.reshape(actions, [rows, *actions.shape[2:]])),
@@ -326,6 +370,8 @@ class Learner:
                                    for r in range(self._n_replicas)])
         data = dict(obs=obs, actions=actions, advantages=advantages, returns=returns, values=values,
                     neglogp_old=neglogp_old, params_old=params_old)
+        if self.recurrent:
+            data.update(masks=masks, states=states)
         n_mb, n_stats = plan.n_minibatches, len(STAT_NAMES)
 
         def step(i, stop, nonfinite, epoch_sums, epoch_counts, ratio_max, diag_sum):
@@ -354,14 +400,16 @@ class Learner:
         if sem.eval_pass:
             # PPO1 row 23: one more pass over fresh minibatches with no update; its means are logged.
             def eval_step(m, total):
-                mb = {k: tf.gather(tf.gather(v, replica), tf.gather(indices, replica)[plan.n_epochs, m])
-                      for k, v in data.items()}
+                mb = self._gather(data, replica, tf.gather(indices, replica)[plan.n_epochs, m])
                 return m + 1, total + self._minibatch_stats(mb, clip, clip_vf, beta)[1]
 
             _, evaluation = tf.while_loop(lambda m, _: m < n_mb, eval_step, (tf.constant(0), evaluation))
             evaluation /= float(n_mb)
         final_kl = tf.constant(float("nan"))
         if sem.policy_loss == "kl_penalty":  # d of the adaptive rule: the updated policy against the old one
-            params_new, _ = self.model(tf.gather(obs, replica))  # this rank's batch, averaged over ranks by the caller
+            # this rank's batch, averaged over ranks by the caller
+            params_new, _ = self._forward({k: tf.gather(v, replica) for k, v in dict(obs=obs, masks=masks,
+                                                                                     states=states).items()
+                                           if v is not None})
             final_kl = tf.reduce_mean(self.dist.kl(tf.gather(params_old, replica), params_new))
         return train, per_epoch, evaluation, steps, diagnostics, nonfinite, final_kl

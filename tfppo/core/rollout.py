@@ -8,6 +8,7 @@ sample of a PPO1 segment (rows 5/27) and truncation bootstrap (row 19).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,6 +61,7 @@ class Rollout:
     episodes: list[tuple[float, int]] = field(default_factory=list)
     n_terminated: int = 0  # episode ends by the MDP's terminal state ...
     n_truncated: int = 0   # ... and by a time limit (row 19's distinction), for the health diagnostics
+    initial_states: np.ndarray | None = None  # recurrent policies: each env's state before step 0 [N, S]
 
     def to_batch(self, gamma: float, lam: float) -> Batch:
         """GAE per env stream, then swap-and-flatten to env-major order (spec §2.3)."""
@@ -68,6 +70,9 @@ class Rollout:
         flat = lambda x: np.swapaxes(x, 0, 1).reshape(-1, *x.shape[2:])
         batch = Batch(obs=flat(self.obs), actions=flat(self.actions), advantages=flat(adv), returns=flat(ret),
                       values=flat(self.values), neglogp=flat(self.neglogp))
+        if self.initial_states is not None:
+            batch = dataclasses.replace(batch, masks=flat(self.episode_starts).astype(np.float32),
+                                        states=self.initial_states)
         return batch
 
 
@@ -81,6 +86,8 @@ class Runner:
         self.n_steps, self.semantics, self.gamma = n_steps, semantics, gamma
         self.rng, self.tracker, self.normalizer = rng, tracker, normalizer
         self.num_envs = venv.num_envs
+        # A recurrent actor (`tfppo.core.recurrent.RecurrentState`) carries one LSTM state per env.
+        self.recurrent = getattr(actor, "is_recurrent", False)
         self.restart(first_obs)
 
     def restart(self, first_obs: np.ndarray) -> None:
@@ -90,6 +97,8 @@ class Runner:
         self.obs = self.normalizer.reset(first_obs) if self.normalizer is not None else first_obs
         self.dones = np.zeros(self.num_envs, dtype=bool)
         self._pending: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        if self.recurrent:  # a resumed run starts from zero state too: checkpoints hold no LSTM state
+            self.actor.reset(self.num_envs)
         self.tracker.discard_partial()
 
     def run(self) -> Rollout:
@@ -100,9 +109,14 @@ class Runner:
         start_buf = np.zeros((T, N), dtype=bool)
         episodes: list[tuple[float, int]] = []
         n_terminated = n_truncated = 0
+        initial_states = self.actor.state.copy() if self.recurrent else None
         for t in range(T):
+            if self.recurrent:
+                self.actor.begin_step(self.dones)  # [B] M: the state is reset where the last step ended an episode
             actions, values, neglogp = self._first_sample() if t == 0 and self._pending else \
                 act(self.actor, self.dist, self.obs, self.rng)
+            if self.recurrent:
+                self.actor.advance()
             obs_buf[t], act_buf[t], val_buf[t], nlp_buf[t], start_buf[t] = \
                 self.obs, actions, values, neglogp, self.dones
             env_actions = clip_actions(actions, self.venv.single_action_space) \
@@ -119,6 +133,8 @@ class Runner:
                 rew_buf[t] += self._truncation_bootstrap(terminated, truncated, infos)
             self.obs = self.normalizer.normalize_obs(next_obs) if self.normalizer is not None else next_obs
         if self.semantics.first_sample == "current":
+            if self.recurrent:
+                self.actor.begin_step(self.dones)  # [B] model.value(obs, S, M): the state is read, not moved
             last_values = self.actor.forward(self.obs)[1]
         else:
             # PPO1's generator samples the next action before yielding; V(obs_T) from that call is
@@ -126,7 +142,7 @@ class Runner:
             self._pending = act(self.actor, self.dist, self.obs, self.rng)
             last_values = self._pending[1]
         return Rollout(obs_buf, act_buf, rew_buf, start_buf, val_buf, nlp_buf, last_values.astype(np.float32),
-                       self.dones.copy(), episodes, n_terminated, n_truncated)
+                       self.dones.copy(), episodes, n_terminated, n_truncated, initial_states)
 
     def _first_sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The stale sample drawn before the update; [SB] recomputes its value with the new parameters."""

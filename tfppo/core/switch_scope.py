@@ -37,6 +37,10 @@ def idle_switches(semantics: Semantics, observation_space: spaces.Space, action_
     # size for all four action distributions (Box mean, Discrete/MultiDiscrete logits, MultiBinary logits)
     if tower_output_size(observation_space, config.network) != spaces.flatdim(action_space):
         idle.add("matching_fc")
+    if getattr(config, "recurrent", False):
+        # the recurrent policy (tfppo.core.recurrent) always shares its LSTM, always has both heads and is
+        # always orthogonally initialised, as both originals' recurrent policies
+        idle.update(("shared_towers", "matching_fc", "init"))
     if semantics.obs_norm != "env" and not semantics.reward_norm:
         idle.add("vecnorm_reset")  # spec §5.4: a rule of VecNormalize, absent here
     # row 10: PPO1's counter ends the run; PPO2 runs whole updates and reads it only as schedule progress

@@ -34,6 +34,7 @@ from tfppo.training.evaluation import PeriodicEvaluator
 from tfppo.core.learner import Learner, MinibatchPlan
 from tfppo.io.logger import Logger
 from tfppo.core.policy import build_policy
+from tfppo.core.recurrent import NumpyRecurrentActor, RecurrentState, build_recurrent_policy
 from tfppo.core.rollout import Rollout, Runner
 from tfppo.util.running_stats import RunningMeanStd
 from tfppo.config.seeding import RunSeeds
@@ -137,9 +138,17 @@ class Algorithm:
         check_semantics_fit(semantics, self.observation_space, config)
         self.seeds = RunSeeds(config.seed)
         keras.utils.set_random_seed(config.seed)
-        self.policy = build_policy(self.observation_space, self.action_space, semantics, config.network,
-                                   seed=self.seeds.weights())
-        self.actor = make_actor(self.policy)
+        self.recurrent = getattr(config, "recurrent", False)
+        if self.recurrent:  # PPO2's lstm / lnlstm: a NumPy LSTM step acts, as the NumPy MLP does
+            self.policy = build_recurrent_policy(self.observation_space, self.action_space, semantics,
+                                                 config.network, config.policy, config.nlstm,
+                                                 seed=self.seeds.weights())
+            self.actor = NumpyRecurrentActor(self.policy)
+        else:
+            self.policy = build_policy(self.observation_space, self.action_space, semantics, config.network,
+                                       seed=self.seeds.weights())
+            self.actor = make_actor(self.policy)
+        self.predict_state: RecurrentState | None = None  # predict's LSTM state (recurrent policies)
         self.learner = Learner(self.policy, semantics, self.minibatch_plan(), ent_coef=config.ent_coef,
                                xla=xla, **self._gradient_averaging(mpi_gradients))
         self.normalizer = self._make_normalizer()
@@ -317,7 +326,8 @@ class Algorithm:
         tracker = EpisodeTracker(self.num_envs) if separate else self.tracker
         venv = make_vec_env(self.env_source, self.num_envs, vectorization=vectorization)
         first_obs = seed_vec_env(venv, self.seeds.envs(self.first_env_index, self.num_envs, restart=self.n_updates))
-        return Runner(venv, self.actor, self.policy.dist, n_steps=n_steps, semantics=self.semantics,
+        actor = RecurrentState(self.actor, self.num_envs) if self.recurrent else self.actor
+        return Runner(venv, actor, self.policy.dist, n_steps=n_steps, semantics=self.semantics,
                       gamma=self.config.gamma, rng=PerRowGenerators(self.action_rngs), tracker=tracker,
                       normalizer=self.normalizer, first_obs=first_obs)
 
@@ -396,15 +406,30 @@ class Algorithm:
             self.evaluator.resume(self.num_timesteps)
 
     # -- user-facing -------------------------------------------------------------------------
-    def predict(self, obs: Any, deterministic: bool = True) -> np.ndarray:
-        """Action(s) for one observation or a batch; env-side statistics are used frozen."""
+    def predict(self, obs: Any, deterministic: bool = True, episode_start: Any = None) -> np.ndarray:
+        """Action(s) for one observation or a batch; env-side statistics are used frozen. A recurrent
+        policy carries its LSTM state from call to call (one per row; zero at first, after `reset_state`
+        and when the batch size changes); ``episode_start`` (bool, or one per row) resets it where an
+        episode begins, as the masks do in training."""
         obs = np.asarray(obs)
         single = obs.shape == self.observation_space.shape
         batch = obs[None] if single else obs
         if self.normalizer is not None:
             batch = self.normalizer.normalize_obs(batch, update=False)
-        actions, _, _ = act(self.actor, self.policy.dist, batch, self.predict_rng, deterministic)
+        if not self.recurrent:
+            actions, _, _ = act(self.actor, self.policy.dist, batch, self.predict_rng, deterministic)
+            return actions[0] if single else actions
+        if self.predict_state is None or len(self.predict_state.state) != len(batch):
+            self.predict_state = RecurrentState(self.actor, len(batch))
+        starts = np.broadcast_to(np.asarray(False if episode_start is None else episode_start), (len(batch),))
+        self.predict_state.begin_step(starts)
+        actions, _, _ = act(self.predict_state, self.policy.dist, batch, self.predict_rng, deterministic)
+        self.predict_state.advance()
         return actions[0] if single else actions
+
+    def reset_state(self) -> None:
+        """Forget ``predict``'s LSTM state (a recurrent policy's next call starts from zero state)."""
+        self.predict_state = None
 
     def export(self, path: str | os.PathLike, format: str = "saved_model") -> Path:
         """Write the policy as ``format`` (saved_model, onnx, litert) for use without tfppo: raw observations
@@ -467,9 +492,11 @@ class Algorithm:
         }
 
     def restore(self, path: str | os.PathLike, meta: dict[str, Any]) -> None:
-        """Load weights, optimizer, statistics, counters and RNG states from a checkpoint."""
+        """Load weights, optimizer, statistics, counters and RNG states from a checkpoint (an LSTM state is
+        not saved: a loaded recurrent agent starts from zero state)."""
         checkpoint.restore_weights(path, self.policy, self.learner.optimizer)
         self.actor.sync()
+        self.reset_state()
         if self.normalizer is not None and meta.get("normalizer"):
             self.normalizer.load_state_dict(meta["normalizer"])
         if self.obs_stats is not None and meta.get("obs_stats"):

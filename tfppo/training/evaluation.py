@@ -28,15 +28,18 @@ EVAL_SEED_OFFSET = 1_000_003  # eval episode seeds never coincide with the train
 
 
 def play_episodes(env, act: Callable[[np.ndarray], Any], episodes: int, *,
-                  seed: int = 12345) -> tuple[list[float], list[int]]:
+                  seed: int = 12345, on_reset: Callable[[], None] | None = None) -> tuple[list[float], list[int]]:
     """Raw-reward returns and lengths of ``episodes`` episodes of ``act`` (observation → the env's action;
     episode k reset with ``seed + k``) on ``env``, which it closes: the loop shared by agents and exported
     policies. An env that reports whole games (Atari, `tfppo.envs.episodes`) is played to the game's end
-    through its lost lives, and the game's raw score is the return."""
+    through its lost lives, and the game's raw score is the return. ``on_reset`` runs after every reset (a
+    recurrent agent forgets its state there, as its masks make it do in training)."""
     returns, lengths = [], []
     try:
         for episode in range(episodes):
             obs, _ = env.reset(seed=seed + episode)
+            if on_reset is not None:
+                on_reset()
             total, length, result = 0.0, 0, None
             while result is None:
                 obs, reward, terminated, truncated, info = env.step(act(obs))
@@ -46,6 +49,8 @@ def play_episodes(env, act: Callable[[np.ndarray], Any], episodes: int, *,
                     result = episode_result(info, total, length)
                     if result is None:  # a life ended: the game goes on from an unseeded reset
                         obs, _ = env.reset()
+                        if on_reset is not None:
+                            on_reset()
             returns.append(result[0])
             lengths.append(result[1])
     finally:
@@ -64,7 +69,7 @@ def run_episodes(agent, episodes: int, *, seed: int = 12345,
             action = clip_actions(np.asarray(action)[None], agent.action_space)[0]
         return action
 
-    return play_episodes(env, act, episodes, seed=seed)
+    return play_episodes(env, act, episodes, seed=seed, on_reset=agent.reset_state)
 
 
 def evaluate(agent, episodes: int, *, seed: int = 12345, deterministic: bool = True) -> list[float]:

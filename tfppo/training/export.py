@@ -165,6 +165,9 @@ def export_policy(agent, path: str | os.PathLike, format: str = "saved_model") -
     A SavedModel directory is written atomically (a crash leaves the old one or none); ONNX and LiteRT
     are single files."""
     check_format(format)
+    if agent.recurrent:
+        raise ConfigError(f"export of a recurrent policy (--policy {agent.config.policy}) is not supported yet; "
+                          f"allowed: mlp policies")
     path = Path(path)
     module = policy_module(agent)
     if format == "saved_model":

@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from tfppo.config.hyperparameters import PPO1Config
+from tfppo.config.hyperparameters import PPO1Config, check_feedforward_policy
 from tfppo.config.semantics import Semantics
 from tfppo.core.learner import STAT_NAMES, MinibatchPlan
 from tfppo.core.rollout import explained_variance
@@ -46,6 +46,7 @@ class PPO1(Algorithm):
                  comm: Any = None, log_keys: str | None = None, log_interval: int | None = None,
                  xla: bool = True, mpi_gradients: str = "auto", **hyperparameters: Any):
         source = EnvSource(env, env_kwargs, wrappers)
+        check_feedforward_policy(hyperparameters.pop("policy", None), "PPO1")
         config = PPO1Config.create(source.label, preset, **hyperparameters)
         sem = resolve_semantics(preset, semantics)
         if adam_epsilon is not None:

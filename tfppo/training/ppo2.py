@@ -57,7 +57,10 @@ class PPO2(Algorithm):
                          mpi_gradients=mpi_gradients)
 
     def minibatch_plan(self) -> MinibatchPlan:
-        return MinibatchPlan.from_count(self.config.batch_size, self.config.nminibatches, self.config.noptepochs)
+        cfg = self.config
+        if cfg.recurrent:  # [B] ppo2 with a recurrent policy: whole env sequences per minibatch
+            return MinibatchPlan.by_env(cfg.num_envs, cfg.n_steps, cfg.nminibatches, cfg.noptepochs)
+        return MinibatchPlan.from_count(cfg.batch_size, cfg.nminibatches, cfg.noptepochs)
 
     def set_budget(self, total_timesteps: int) -> None:
         """Continue with a new budget of ``total_timesteps`` (the default of the next ``learn``)."""
