@@ -125,7 +125,8 @@ ppo2's `misc/`/`loss/` keys and `eprewmean`/`eplenmean` (NaN before the first ep
 the default. PPO1's keys are the same in both libraries; it also logs `approxkl` and `clipfrac`.
 progress.csv and TensorBoard get every update whatever the cadence.
 
-Image observations (uint8 H×W×C) take the Nature-CNN trunk. Under `init=normc` it is [B] PPO1's `CnnPolicy`
+Image observations (uint8 H×W×C) take the Nature-CNN trunk (10×10 ones, as MinAtar's, a smaller CNN:
+[Images](images.md)). Under `init=normc` it is [B] PPO1's `CnnPolicy`
 ('large'): Glorot-uniform convolutions (±√(6/(fan_in+fan_out))), normc fc and heads, and no observation
 normalisation — `obs_norm=policy` on images means exactly that; the PPO2 presets use orthogonal √2."""
 

@@ -246,10 +246,12 @@ class Learner:
         return self.model(rows["obs"])
 
     def _gather(self, data: dict, replica, idx) -> dict:
-        """One replica's minibatch: rows ``idx``; the per-env states of the envs whose sequences they are."""
-        mb = {k: tf.gather(v[replica], idx) for k, v in data.items() if k != "states"}
+        """One replica's minibatch: rows ``idx``; the per-env states of the envs whose sequences they are.
+        ``tf.gather`` on the replica, never ``v[replica]``: XLA compiles a slice's bounds as constants, so each
+        rank would compile (and round) its own module (tests/mpi_scripts/gradient_modes.py)."""
+        mb = {k: tf.gather(tf.gather(v, replica), idx) for k, v in data.items() if k != "states"}
         if self.recurrent:
-            mb["states"] = tf.gather(data["states"][replica], idx[::self.plan.sequence_length] //
+            mb["states"] = tf.gather(tf.gather(data["states"], replica), idx[::self.plan.sequence_length] //
                                      self.plan.sequence_length)
         return mb
 
