@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tfppo import ConfigError
 from tfppo.cli.common import OneLineParser, fail, prog_name
+from tfppo.comparisons import bundled_suites
 
 DEFAULT_OUT = "runs/compare"
 EXIT_INTERRUPTED = 130
@@ -29,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a suite (resumable)")
     status = sub.add_parser("status", help="where a suite run stands (the same arguments as run; reads only)")
     for verb in (run, status):
-        verb.add_argument("suite", help="bundled suite name (smoke, classic, mujoco, ablation, equivalence) "
+        verb.add_argument("suite", help=f"bundled suite name ({', '.join(bundled_suites())}) "
                                         "or a YAML path")
         verb.add_argument("--seeds", type=int, default=None, help="run seeds 0..N-1 instead of the suite's")
         verb.add_argument("--envs", default=None, help="comma-separated subset of the suite's envs to run now")

@@ -27,10 +27,9 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tfppo import PRESETS, ConfigError, Semantics
-from tfppo.comparisons import factorial, rundir, trainers
+from tfppo.comparisons import SUITES_DIR, bundled_suites, factorial, rundir, trainers
 from tfppo.config.semantics import get_preset
 
-SUITES_DIR = Path(__file__).resolve().parent / "suites"
 TRAINERS = ("ppo1", "ppo2")
 # Switches that cannot be flipped alone because the record would be invalid (value_loss=mse needs
 # value_clip=off) or because one spec row is several fields (row 6: scope and ε; row 7: loss, clip, weight).
@@ -346,8 +345,6 @@ def resolve_suite_path(name_or_path: str | Path) -> Path:
     return bundled
 
 
-def bundled_suites() -> list[str]:
-    return sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
 
 
 def load_suite(name_or_path: str | Path, *, validate_runs: bool = True) -> Suite:

@@ -457,3 +457,27 @@ def test_vecnormalize_load_shape_mismatch():
     state = VecNormalize((3,), 2).state_dict()
     with pytest.raises(ConfigError, match="shape"):
         VecNormalize((4,), 2).load_state_dict(state)
+
+
+def test_cartpole_no_velocity_is_cartpole_with_x_and_theta_only():
+    """The POMDP of issue 27 (tfppo.envs.pomdp), reachable by its bare id: on the same seed and actions it shows
+    CartPole-v1's cart position and pole angle (indices 0 and 2 of [x, ẋ, θ, θ̇]) and nothing else, with the
+    same rewards, terminations and 500-step time limit."""
+    assert resolve_env("CartPoleNoVelocity-v1").registered
+    hidden, full = gymnasium.make("CartPoleNoVelocity-v1"), gymnasium.make("CartPole-v1")
+    assert hidden.observation_space.shape == (2,)
+    limits, layer = [], hidden
+    while hasattr(layer, "env"):
+        limits += [layer._max_episode_steps] if isinstance(layer, gymnasium.wrappers.TimeLimit) else []
+        layer = layer.env
+    assert limits == [500]
+    h_obs, _ = hidden.reset(seed=3)
+    f_obs, _ = full.reset(seed=3)
+    for action in [0, 1] * 300:
+        np.testing.assert_array_equal(h_obs, f_obs[[0, 2]])
+        h_obs, h_rew, h_term, h_trunc, _ = hidden.step(action)
+        f_obs, f_rew, f_term, f_trunc, _ = full.step(action)
+        assert (h_rew, h_term, h_trunc) == (f_rew, f_term, f_trunc)
+        if f_term or f_trunc:
+            break
+    assert f_term or f_trunc, "alternating actions end a CartPole episode well inside 600 steps"

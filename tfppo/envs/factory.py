@@ -17,6 +17,7 @@ import numpy as np
 from gymnasium import spaces
 
 from tfppo.config.hyperparameters import VECTORIZATIONS
+from tfppo.envs import pomdp  # noqa: F401  registers tfppo's own ids (CartPoleNoVelocity-v1) by import
 from tfppo.envs.families import make_family_env, register_family
 from tfppo.envs.spaces import check_spaces
 from tfppo.util.errors import ConfigError

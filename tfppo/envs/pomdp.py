@@ -2,9 +2,10 @@
 
 ``CartPoleNoVelocity-v1`` is CartPole-v1 showing only the cart position and the pole angle: the
 velocities are hidden, so a feed-forward policy sees an aliased state and a recurrent one must infer
-them from successive observations. Importing this module registers it, so it is reachable as
-``--env tfppo.envs.pomdp:CartPoleNoVelocity-v1`` (gymnasium's ``module:id`` form); `MaskVelocity`
-is the wrapper itself, for ``wrappers=[...]``.
+them from successive observations. `tfppo.envs.factory` imports this module, which registers the id,
+so ``--env CartPoleNoVelocity-v1`` works in every trainer and suite (and gymnasium's ``module:id`` form
+``tfppo.envs.pomdp:CartPoleNoVelocity-v1`` in plain gymnasium code); `MaskVelocity` is the wrapper
+itself, for ``wrappers=[...]``.
 """
 from __future__ import annotations
 
