@@ -204,8 +204,9 @@ RECURRENT_LOADER = BLOCK_TFPPO + textwrap.dedent('''
         actions.append(result["actions"].numpy())
         states.append(state)
     ones, zeros = np.ones(len(data["noise"]), np.float32), np.zeros(len(data["noise"]), np.float32)
-    reset = {key: step(data["obs"][0], ones, data["noise"])[key].numpy() for key in ("actions", "state")}
-    fresh = {key: step(data["obs"][0], zeros, np.zeros_like(data["noise"]))[key].numpy() for key in ("actions", "state")}
+    outputs = lambda result: {key: result[key].numpy() for key in ("actions", "state")}
+    reset = outputs(step(data["obs"][0], ones, data["noise"]))
+    fresh = outputs(step(data["obs"][0], zeros, np.zeros_like(data["noise"])))
     kept = step(data["obs"][0], zeros, data["noise"])["state"].numpy()
     np.savez(out, actions=np.stack(actions), states=np.stack(states), reset_actions=reset["actions"],
              reset_state=reset["state"], fresh_actions=fresh["actions"], fresh_state=fresh["state"], kept_state=kept)

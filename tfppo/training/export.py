@@ -85,12 +85,12 @@ class PolicyModule(tf.Module):
     ``tf.saved_model.save`` writes the policy's variables (weights and PPO1's filter) with their values at
     export time. They are tracked as the TensorFlow variables under the Keras ones, as Keras' own
     ``ExportArchive`` does: tracked only through the Keras model, the SavedModel runs in TensorFlow but the
-    TFLite converter reads the variables as uninitialised (NaN actions)."""
+    TFLite converter reads the variables as uninitialised (NaN actions). The Keras model itself is not
+    tracked (only its bound methods are kept): it would be saved with its own one-input default signature,
+    which a recurrent model's three-input call fails to trace."""
 
     def __init__(self, policy, obs_norm: FrozenObsNorm | None, clip_space: gym.spaces.Box | None):
         super().__init__()
-        # The model's bound methods, not the model: a Keras model tracked here would be saved with its own
-        # one-input default signature, which a recurrent model's three-input call fails to trace.
         self._forward = policy.__call__
         self._step_fn = getattr(policy, "step", None)
         self._observation_space = policy.observation_space
@@ -175,6 +175,13 @@ def policy_module(agent) -> PolicyModule:
     return module(agent.policy, FrozenObsNorm.from_normalizer(agent.normalizer), agent.action_space if clips else None)
 
 
+SIGNATURES = {SERVING_SIGNATURE: "observations -> actions (mode)",
+              SAMPLE_SIGNATURE: "observations, seed (int64) -> actions (sampled)"}
+RECURRENT_SIGNATURES = {
+    SERVING_SIGNATURE: "observations, episode_starts (float32), state -> actions (mode), state",
+    SAMPLE_SIGNATURE: "observations, episode_starts (float32), state, seed (int64) -> actions (sampled), state"}
+
+
 def export_meta(agent) -> dict[str, Any]:
     """What a reader of the export needs beyond the graph: the env to run it on and what was folded in."""
     env = agent.config.env
@@ -191,11 +198,7 @@ def export_meta(agent) -> dict[str, Any]:
         "recurrent": bool(agent.recurrent),
         "policy": getattr(agent.config, "policy", "mlp"),
         "state_size": int(agent.policy.state_size) if agent.recurrent else None,
-        "signatures": {
-            SERVING_SIGNATURE: "observations, episode_starts (float32), state -> actions (mode), state"
-            if agent.recurrent else "observations -> actions (mode)",
-            SAMPLE_SIGNATURE: "observations, episode_starts (float32), state, seed (int64) -> actions (sampled), "
-                              "state" if agent.recurrent else "observations, seed (int64) -> actions (sampled)"},
+        "signatures": RECURRENT_SIGNATURES if agent.recurrent else SIGNATURES,
     }
 
 
