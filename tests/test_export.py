@@ -24,7 +24,7 @@ FAST_PPO2 = dict(num_envs=2, n_steps=16, nminibatches=2, noptepochs=2, seed=0, v
 
 # Runs with `python -I` (no cwd, no PYTHONPATH on sys.path) from outside the checkout, and a meta-path finder
 # that refuses tfppo, so the editable install cannot supply it either: only TensorFlow reads the export.
-LOADER = textwrap.dedent('''
+BLOCK_TFPPO = textwrap.dedent('''
     import json, sys
     import numpy as np
 
@@ -41,7 +41,8 @@ LOADER = textwrap.dedent('''
     else:
         sys.exit("tfppo is importable")
     import tensorflow as tf
-
+''')
+LOADER = BLOCK_TFPPO + textwrap.dedent('''
     for job in json.loads(sys.argv[1]):
         obs = np.load(job["obs"])
         serve = tf.saved_model.load(job["export"]).signatures["serving_default"]

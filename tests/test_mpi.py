@@ -156,6 +156,15 @@ def test_ppo2_ranks_stay_identical_and_use_the_global_env_streams(tmp_path):
     for r, data in enumerate(ranks):
         np.testing.assert_array_equal(data["obs"], rollout.obs[:, 2 * r:2 * r + 2])
         np.testing.assert_array_equal(data["actions"], rollout.actions[:, 2 * r:2 * r + 2])
+    # The lstm policy: ranks act on their own envs, yet the averaged gradient keeps them bit-identical.
+    lstm = [np.load(tmp_path / f"rank{r}-lstm.npz") for r in (0, 1)]
+    assert not np.array_equal(lstm[0]["obs"], lstm[1]["obs"]) and int(lstm[0]["n_updates"]) == 2
+    n = int(lstm[0]["n_weights"])
+    trained = [[data[f"arr_{i}"] for i in range(n)] for data in lstm]
+    initial = [lstm[0][f"arr_{i}"] for i in range(n, 2 * n)]
+    for a, b in zip(*trained):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.allclose(a, w0) for a, w0 in zip(trained[0], initial))  # it trained
 
 
 def test_ppo2_one_failing_rank_ends_the_job_quickly(tmp_path):

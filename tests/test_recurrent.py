@@ -6,6 +6,11 @@ The reference cell below is written out from [B] a2c/utils.py's formulas (gates 
 """
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -18,6 +23,7 @@ from tfppo.config.hyperparameters import NetworkConfig, PPO2Config
 from tfppo.core.learner import MinibatchPlan
 from tfppo.core.recurrent import NumpyRecurrentActor, RecurrentActorCritic, RecurrentState
 from tfppo.util.errors import ConfigError
+from tests.test_export import BLOCK_TFPPO, PENDULUM_BOUND, TIMEOUT, litert_interpreter, pendulum_obs
 
 OBS = spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float32)
 NLSTM = 4
@@ -181,3 +187,151 @@ def test_tower_switches_are_idle_under_the_recurrent_policy():
     mlp = PPO2Config.create("CartPole-v1", "sb-ppo2", num_envs=4)
     assert tower <= idle_switches(get_preset("sb-ppo2"), cartpole, spaces.Discrete(2), lstm)
     assert not {"shared_towers", "init"} & idle_switches(get_preset("sb-ppo2"), cartpole, spaces.Discrete(2), mlp)
+
+
+# -- export (the SavedModel takes and returns the state) ------------------------------------------------
+RECURRENT_LOADER = BLOCK_TFPPO + textwrap.dedent('''
+    export, inputs, out = sys.argv[1:]
+    data = np.load(inputs)
+    serve = tf.saved_model.load(export).signatures["serving_default"]
+    step = lambda obs, starts, state: serve(observations=tf.constant(obs), episode_starts=tf.constant(starts),
+                                            state=tf.constant(state))
+    state = np.zeros(data["state_shape"], np.float32)
+    actions, states = [], []
+    for obs, starts in zip(data["obs"], data["starts"]):
+        result = step(obs, starts, state)
+        state = result["state"].numpy()
+        actions.append(result["actions"].numpy())
+        states.append(state)
+    ones, zeros = np.ones(len(data["noise"]), np.float32), np.zeros(len(data["noise"]), np.float32)
+    outputs = lambda result: {key: result[key].numpy() for key in ("actions", "state")}
+    reset = outputs(step(data["obs"][0], ones, data["noise"]))
+    fresh = outputs(step(data["obs"][0], zeros, np.zeros_like(data["noise"])))
+    kept = step(data["obs"][0], zeros, data["noise"])["state"].numpy()
+    np.savez(out, actions=np.stack(actions), states=np.stack(states), reset_actions=reset["actions"],
+             reset_state=reset["state"], fresh_actions=fresh["actions"], fresh_state=fresh["state"], kept_state=kept)
+    assert not any(name.split(".")[0] == "tfppo" for name in sys.modules)
+''')
+T_EXPORT, E_EXPORT = 6, 2
+
+
+@pytest.fixture(scope="module")
+def lstm_pendulum():
+    """One update of an lstm policy on Pendulum under baselines-ppo2-mujoco (VecNormalize on observations,
+    actions clipped to [-2, 2]); the head is made wide so that some mean actions leave the bounds. ``obs`` is a
+    short sequence of 2 envs with env 0 starting an episode at t=3 (``starts``)."""
+    agent = tfppo.PPO2("Pendulum-v1", preset="baselines-ppo2-mujoco", policy="lstm", nlstm=NLSTM, num_envs=2,
+                       n_steps=16, nminibatches=2, noptepochs=1, seed=0, verbose=0, xla=False).learn(32)
+    head = agent.policy.pi_head
+    head.kernel.assign(np.random.default_rng(1).normal(0.0, 20.0, size=head.kernel.shape).astype(np.float32))
+    agent.actor.sync()
+    obs = pendulum_obs(T_EXPORT * E_EXPORT, seed=2).reshape(T_EXPORT, E_EXPORT, 3)
+    starts = np.zeros((T_EXPORT, E_EXPORT), np.float32)
+    starts[3, 0] = 1.0
+    yield agent, obs, starts
+    agent.close()
+
+
+def predicted_sequence(agent, obs: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``agent.predict`` over the sequence from zero state, clipped to Pendulum's bounds by hand, and the
+    state it carries after each step."""
+    agent.reset_state()
+    actions, states = [], []
+    for o, s in zip(obs, starts):
+        actions.append(agent.predict(o, episode_start=s))
+        states.append(agent.predict_state.state.copy())
+    return np.stack(actions), np.stack(states)
+
+
+def test_a_recurrent_export_reproduces_predict_without_tfppo(lstm_pendulum, tmp_path):
+    """In a process that cannot import tfppo: the SavedModel's actions and states over the sequence equal
+    ``predict``'s (clipped) to 1e-5, and episode_starts=1 from a random state gives what a zero state gives."""
+    agent, obs, starts = lstm_pendulum
+    actions, states = predicted_sequence(agent, obs, starts)
+    assert 0 < (np.abs(actions) > PENDULUM_BOUND).sum() < actions.size  # the clip is exercised both ways
+    noise = np.random.default_rng(3).normal(size=(E_EXPORT, 2 * NLSTM)).astype(np.float32)
+    np.savez(tmp_path / "inputs.npz", obs=obs, starts=starts, state_shape=np.array([E_EXPORT, 2 * NLSTM]),
+             noise=noise)
+    export = agent.export(tmp_path / "policy")
+    meta = json.loads((export / "tfppo-export.json").read_text())
+    assert (meta["recurrent"], meta["state_size"], meta["policy"]) == (True, 2 * NLSTM, "lstm")
+    (tmp_path / "loader.py").write_text(RECURRENT_LOADER)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    proc = subprocess.run([sys.executable, "-I", str(tmp_path / "loader.py"), str(export),
+                           str(tmp_path / "inputs.npz"), str(tmp_path / "out.npz")],
+                          cwd=outside, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = np.load(tmp_path / "out.npz")
+    np.testing.assert_allclose(out["actions"], np.clip(actions, -PENDULUM_BOUND, PENDULUM_BOUND), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(out["states"], states, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(out["reset_state"], out["fresh_state"])
+    np.testing.assert_array_equal(out["reset_actions"], out["fresh_actions"])
+    assert np.abs(out["kept_state"] - out["fresh_state"]).max() > 1e-3  # the state matters when not reset
+
+
+def test_a_recurrent_export_carries_its_state_through_episodes(lstm_pendulum, tmp_path, capsys):
+    """ExportedPolicy.predict carries the state as SB3's RecurrentPPO (state in, state out; a single
+    observation too); LiteRT holds the same step; ``tfppo-evaluate`` on the export scores the episodes of
+    the agent itself (whose evaluation resets the state at every reset); ONNX is refused in one line."""
+    from tfppo.cli.evaluate import main
+    from tfppo.training.evaluation import evaluate
+    from tfppo.training.export import ExportedPolicy
+
+    agent, obs, starts = lstm_pendulum
+    actions, states = predicted_sequence(agent, obs, starts)
+    policy = ExportedPolicy(agent.export(tmp_path / "policy"))
+    state = None
+    for t in range(T_EXPORT):
+        got, state = policy.predict(obs[t], state=state, episode_start=starts[t].astype(bool))
+        np.testing.assert_allclose(got, np.clip(actions[t], -PENDULUM_BOUND, PENDULUM_BOUND), atol=1e-5)
+        np.testing.assert_allclose(state, states[t], atol=1e-5)
+    single, single_state = policy.predict(obs[0, 1])  # zero state, no batch axis in or out
+    assert single.shape == (1,) and single_state.shape == (2 * NLSTM,)
+    np.testing.assert_allclose(single_state, states[0, 1], atol=1e-5)
+    sampled = [policy.predict(obs[0], False, seed=4) for _ in range(2)]
+    np.testing.assert_array_equal(sampled[0][0], sampled[1][0])
+    np.testing.assert_allclose(sampled[0][1], states[0], atol=1e-5)  # sampling moves the state as the mode does
+
+    runner = litert_interpreter()(model_path=str(agent.export(tmp_path / "policy.tflite", format="litert"))
+                                  ).get_signature_runner("serving_default")
+    lite = runner(observations=obs[0], episode_starts=starts[0], state=np.zeros((E_EXPORT, 2 * NLSTM), np.float32))
+    np.testing.assert_allclose(lite["state"], states[0], atol=1e-5)
+    np.testing.assert_allclose(lite["actions"], np.clip(actions[0], -PENDULUM_BOUND, PENDULUM_BOUND), atol=1e-5)
+    with pytest.raises(ConfigError, match=r"^export format onnx cannot hold a recurrent policy .*; allowed: "
+                                          r"saved_model, litert$"):
+        agent.export(tmp_path / "policy.onnx", format="onnx")
+
+    capsys.readouterr()
+    assert main(["--load_path", str(tmp_path / "policy"), "--episodes", "2", "--seed", "5"]) == 0
+    mean = float(capsys.readouterr().out.split(": ")[1].split(" ± ")[0])
+    assert mean == pytest.approx(np.mean(evaluate(agent, 2, seed=5)), abs=0.011)
+
+
+def test_a_resumed_recurrent_run_repeats_the_uninterrupted_one(tmp_path):
+    """3 updates with a checkpoint after each; the run loaded from the first checkpoint and continued logs
+    the same rows 2 and 3 (losses, returns, counters) as the uninterrupted run, and ends on the same
+    weights. Both start the LSTM state from zero at the checkpoint boundary, where both re-seed the envs
+    (`tfppo.core.rollout.Runner.restart`): checkpoints hold no LSTM state, as they hold no env state."""
+    import csv
+
+    from tfppo.io.log_keys import WALL_CLOCK_KEYS
+    from tfppo.training.run_control import checkpoint_name
+
+    kwargs = dict(policy="lstm", nlstm=NLSTM, num_envs=2, n_steps=16, nminibatches=2, noptepochs=2, seed=1,
+                  verbose=0, xla=False)
+    schedule = dict(save_freq=32, keep_checkpoints=10)
+    reference = tfppo.PPO2("CartPole-v1", log_dir=tmp_path / "ref", **kwargs)
+    reference.learn(3 * 32, save_path=tmp_path / "ref" / "ckpt", **schedule)
+    reference.close()
+    resumed = tfppo.load(tmp_path / "ref" / "ckpt" / checkpoint_name(32), log_dir=tmp_path / "run", verbose=0,
+                         xla=False)  # as the reference: XLA's float rounding would differ
+    resumed.learn(save_path=tmp_path / "run" / "ckpt", **schedule)
+    resumed.close()
+    rows = lambda run: [{k: v for k, v in row.items() if k not in WALL_CLOCK_KEYS}
+                        for row in csv.DictReader(open(tmp_path / run / "progress.csv", newline=""))]
+    expected, got = rows("ref"), rows("run")
+    assert len(expected) == 3 and got == expected[1:]
+    assert any(float(v) != 0.0 for k, v in got[-1].items() if "loss" in k)  # the rows hold real losses
+    for a, b in zip(reference.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -59,18 +59,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def evaluate_export(args) -> int:
     """Episodes of an exported SavedModel on the env its ``tfppo-export.json`` names; ``--stochastic`` draws
-    each step's actions with the next seed from ``--seed`` (the export's ``sample`` signature)."""
+    each step's actions with the next seed from ``--seed`` (the export's ``sample`` signature). A recurrent
+    export's state is carried through each episode and reset at every reset."""
     from tfppo.envs.factory import resolve_env
     from tfppo.training.evaluation import play_episodes
-    from tfppo.training.export import ExportedPolicy
+    from tfppo.training.export import EpisodeActor, ExportedPolicy
 
     policy = ExportedPolicy(args.load_path)
     if policy.env is None:
         raise ConfigError(f"--load_path {args.load_path!r}: the export names no env id to evaluate it on")
-    seeds = itertools.count(args.seed)
-    act = (lambda obs: policy.predict(obs, deterministic=False, seed=next(seeds))) if args.stochastic \
-        else policy.predict
-    returns, _ = play_episodes(resolve_env(policy.env)(), act, args.episodes, seed=args.seed)
+    actor = EpisodeActor(policy, itertools.count(args.seed) if args.stochastic else None)
+    returns, _ = play_episodes(resolve_env(policy.env)(), actor, args.episodes, seed=args.seed, on_reset=actor.reset)
     report(policy.env, returns, args.stochastic)
     return 0
 

@@ -127,10 +127,20 @@ class RecurrentActorCritic(keras.Model):
     def initial_state(self, n_envs: int) -> tf.Tensor:
         return tf.zeros((n_envs, self.state_size))
 
-    def call(self, obs: tf.Tensor, masks: tf.Tensor, states: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _features(self, obs: tf.Tensor) -> tf.Tensor:
         x = tf.reshape(tf.cast(obs, tf.float32), (-1, self.obs_size))
         for layer in self.trunk:
             x = layer(x)
+        return x
+
+    def _heads(self, latent: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        head = self.pi_head(latent)
+        if self.dist.uses_log_std:
+            head = tf.concat([head, head * 0.0 + self.log_std], axis=-1)
+        return head, tf.squeeze(self.vf_head(latent), axis=-1)
+
+    def call(self, obs: tf.Tensor, masks: tf.Tensor, states: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x = self._features(obs)
         n_envs = tf.shape(states)[0]
         time_major = lambda t: tf.transpose(tf.reshape(t, tf.concat([[n_envs, -1], tf.shape(t)[1:]], 0)),
                                             tf.concat([[1, 0], tf.range(2, tf.rank(t) + 1)], 0))
@@ -141,11 +151,13 @@ class RecurrentActorCritic(keras.Model):
             return self.cell(inputs[0], inputs[1], state)
 
         hs, _ = tf.scan(step, (xs, ms), initializer=(tf.zeros((n_envs, self.nlstm)), states))
-        latent = tf.reshape(tf.transpose(hs, [1, 0, 2]), (-1, self.nlstm))  # back to env-major rows
-        head = self.pi_head(latent)
-        if self.dist.uses_log_std:
-            head = tf.concat([head, head * 0.0 + self.log_std], axis=-1)
-        return head, tf.squeeze(self.vf_head(latent), axis=-1)
+        return self._heads(tf.reshape(tf.transpose(hs, [1, 0, 2]), (-1, self.nlstm)))  # back to env-major rows
+
+    def step(self, obs: tf.Tensor, masks: tf.Tensor, states: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """``call`` with T = 1 that also returns the next state ``[B, 2n]``: what an export serves. One
+        cell call rather than a one-step ``tf.scan``, so the graph has no loop for ONNX or LiteRT to convert."""
+        latent, next_states = self.cell(self._features(obs), tf.cast(masks, tf.float32), states)
+        return (*self._heads(latent), next_states)
 
 
 def build_recurrent_policy(observation_space: gym.Space, action_space: gym.Space, semantics,
