@@ -38,18 +38,24 @@ def make_model(layer_norm: bool, action_space=spaces.Discrete(2)) -> RecurrentAc
     return model
 
 
-def reference_unroll(model: RecurrentActorCritic, obs: np.ndarray, masks: np.ndarray, state: np.ndarray):
+def mlp_features(model: RecurrentActorCritic, x: np.ndarray) -> np.ndarray:
+    """The one tanh layer of `make_model`'s trunk."""
+    (kernel, bias), = [(layer.kernel.numpy(), layer.bias.numpy()) for layer in model.trunk]
+    return np.tanh(x @ kernel + bias)
+
+
+def reference_unroll(model: RecurrentActorCritic, obs: np.ndarray, masks: np.ndarray, state: np.ndarray,
+                     features=mlp_features):
     """Baselines' cell by hand over one env's sequence: (logits per step, value per step, final state)."""
     sig = lambda x: 1.0 / (1.0 + np.exp(-x))
     ln = lambda x, g, b: (x - x.mean()) / np.sqrt(x.var() + 1e-5) * g + b
     w = {v.name: v.numpy().astype(np.float64) for v in model.cell.weights}
-    (k0, b0), = [(layer.kernel.numpy(), layer.bias.numpy()) for layer in model.trunk]
     n = NLSTM
     c, h = state[:n].astype(np.float64), state[n:].astype(np.float64)
     logits, values = [], []
     for x, m in zip(obs, masks):
         c, h = c * (1 - m), h * (1 - m)
-        x = np.tanh(x @ k0 + b0)
+        x = features(model, x)
         if model.layer_norm:
             z = ln(x @ w["wx"], w["gx"], w["bx"]) + ln(h @ w["wh"], w["gh"], w["bh"]) + w["b"]
         else:
@@ -84,6 +90,59 @@ def test_keras_and_numpy_steps_match_the_reference_cell(layer_norm):
         step_params, step_values, state = actor.step(obs[:, t], masks[:, t], state)
         np.testing.assert_allclose(step_params, params.numpy()[t::T], atol=1e-5)
         np.testing.assert_allclose(step_values, values.numpy()[t::T], atol=1e-5)
+
+
+def small_cnn_features(model: RecurrentActorCritic, image: np.ndarray) -> np.ndarray:
+    """MinAtar's trunk by hand on one H×W×C bool image: 3×3 VALID conv + ReLU, flatten (row, column,
+    channel), fc + ReLU."""
+    conv, _, fc = model.trunk
+    kernel, bias = conv.kernel.numpy(), conv.bias.numpy()  # [3, 3, C, F]
+    x = image.astype(np.float64)
+    rows, cols = x.shape[0] - 2, x.shape[1] - 2
+    out = np.array([[np.einsum("ijc,ijcf->f", x[r:r + 3, q:q + 3], kernel) + bias for q in range(cols)]
+                    for r in range(rows)])
+    return np.maximum(np.maximum(out, 0.0).reshape(-1) @ fc.kernel.numpy() + fc.bias.numpy(), 0.0)
+
+
+def test_cnn_trunk_feeds_the_lstm_and_acts_through_the_compiled_step():
+    """[B] cnn_lstm / [SB] CnnLstmPolicy: a bool image goes through MinAtar's CNN, then the masked cell. The
+    Keras unroll and the acting step (compiled, as for every image policy) equal the hand-written conv and
+    cell to 1e-5, with env 1 starting an episode at t=1; the SB class name reaches the same policy."""
+    from tfppo.config.hyperparameters import resolve_policy
+    from tfppo.core.recurrent import CompiledRecurrentActor, make_recurrent_actor
+
+    assert resolve_policy("CnnLstmPolicy") == resolve_policy("cnn_lstm") == "lstm"
+    image = spaces.Box(0, 1, shape=(5, 5, 2), dtype=bool)
+    model = RecurrentActorCritic(image, spaces.Discrete(3), network=NetworkConfig(), nlstm=NLSTM,
+                                 layer_norm=False, seed=2)
+    rng = np.random.default_rng(5)
+    model.set_weights([rng.normal(0.0, 0.3, size=w.shape).astype(np.float32) for w in model.get_weights()])
+    T = 3
+    obs = rng.random((2, T, 5, 5, 2)) < 0.4
+    masks = np.zeros((2, T), np.float32)
+    masks[1, 1] = 1.0
+    states = rng.normal(size=(2, 2 * NLSTM)).astype(np.float32)
+    params, values = model(obs.reshape(2 * T, 5, 5, 2), masks.reshape(-1), states)
+    for e in range(2):
+        ref_logits, ref_values, _ = reference_unroll(model, obs[e], masks[e], states[e], small_cnn_features)
+        np.testing.assert_allclose(params.numpy()[e * T:(e + 1) * T], ref_logits, atol=1e-5)
+        np.testing.assert_allclose(values.numpy()[e * T:(e + 1) * T], ref_values, atol=1e-5)
+    actor = make_recurrent_actor(model)
+    assert isinstance(actor, CompiledRecurrentActor)
+    state = states.astype(np.float64)
+    for t in range(T):
+        step_params, step_values, state = actor.step(obs[:, t], masks[:, t], state)
+        np.testing.assert_allclose(step_params, params.numpy()[t::T], atol=1e-5)
+        np.testing.assert_allclose(step_values, values.numpy()[t::T], atol=1e-5)
+
+
+@pytest.mark.parametrize("space", [spaces.Discrete(4), spaces.Box(0, 255, shape=(4,), dtype=np.uint8)],
+                         ids=["discrete", "flat-uint8"])
+def test_observations_neither_numeric_nor_images_are_refused_in_one_line(space):
+    from tfppo.core.recurrent import check_recurrent_fit
+
+    with pytest.raises(ConfigError, match=r"numeric Box or an image .* use --policy mlp$"):
+        check_recurrent_fit(space, tfppo.Semantics())
 
 
 def test_gaussian_head_appends_the_state_independent_log_std():

@@ -70,7 +70,8 @@ def add_common_flags(parser: argparse.ArgumentParser, presets: list[str]) -> Non
     parser.add_argument("--hidden_sizes", type=hidden_sizes, default=None, help="MLP sizes, e.g. 64,64")
     parser.add_argument("--activation", default=None, help="hidden activation: tanh or relu")
     parser.add_argument("--policy", default=None,
-                        help="mlp (default), or PPO2's recurrent lstm / lnlstm ([SB] MlpLstmPolicy, MlpLnLstmPolicy)")
+                        help="mlp (default), or PPO2's recurrent lstm / lnlstm ([SB] MlpLstmPolicy, MlpLnLstmPolicy; "
+                             "on images [B] cnn_lstm, [SB] CnnLstmPolicy: the trunk follows the observations)")
     parser.add_argument("--policy_kwargs", default=None,
                         help='JSON, e.g. \'{"hidden_sizes": [64, 64], "activation": "tanh"}\'')
     parser.add_argument("--log_dir", default=None, help="progress.csv, TensorBoard, semantics.json")

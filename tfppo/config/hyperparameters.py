@@ -17,8 +17,10 @@ from tfppo.config.semantics import Semantics, get_preset
 ACTIVATIONS = ("tanh", "relu")
 POLICIES = ("mlp", "lstm", "lnlstm")
 RECURRENT_POLICIES = ("lstm", "lnlstm")
-# [SB] policy class names and [B] network names accepted for the same policies
-POLICY_ALIASES = {"mlppolicy": "mlp", "mlplstmpolicy": "lstm", "mlplnlstmpolicy": "lnlstm"}
+# [SB] policy class names and [B] network names accepted for the same policies; the trunk follows the
+# observation space (a CNN for images, the MLP otherwise), so [B] cnn_lstm / [SB] CnnLstmPolicy are lstm
+POLICY_ALIASES = {"mlppolicy": "mlp", "mlplstmpolicy": "lstm", "mlplnlstmpolicy": "lnlstm",
+                  "cnn_lstm": "lstm", "cnn_lnlstm": "lnlstm", "cnnlstmpolicy": "lstm", "cnnlnlstmpolicy": "lnlstm"}
 VECTORIZATIONS: tuple[str, ...] = ("sync", "async")  # gymnasium SyncVectorEnv / AsyncVectorEnv (tfppo.envs.factory)
 
 
@@ -63,7 +65,8 @@ def resolve_policy(name: Any) -> str:
     key = POLICY_ALIASES.get(key, key)
     if key not in POLICIES:
         raise ConfigError(f"--policy {name!r} is invalid; allowed: {', '.join(POLICIES)} "
-                          f"(or MlpPolicy, MlpLstmPolicy, MlpLnLstmPolicy)")
+                          f"(or MlpPolicy, MlpLstmPolicy, MlpLnLstmPolicy, cnn_lstm, cnn_lnlstm, CnnLstmPolicy, "
+                          f"CnnLnLstmPolicy)")
     return key
 
 

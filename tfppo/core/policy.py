@@ -47,6 +47,24 @@ class Normc(keras.initializers.Initializer):
         return {"std": self.std, "seed": self.seed}
 
 
+def image_trunk_layers(space: gym.spaces.Box, conv_init, dense_fc) -> list[keras.layers.Layer]:
+    """Nature-CNN trunk (spec §5.3): 32/8/4, 64/4/2, 64/3/1 VALID + fc 512, ReLU. Inputs smaller than the
+    Nature CNN reads (MinAtar's 10×10) take MinAtar's network instead: one conv 16/3/1 VALID + fc 128, ReLU
+    (Young & Tian 2019). ``conv_init()`` gives each conv's kernel initializer and ``dense_fc(units)`` the fc
+    layer, so each policy keeps its own init rules ([B] PPO1's CnnPolicy: Glorot-uniform convs, normc fc;
+    ppo2 and the recurrent ``cnn_lstm``: orthogonal √2)."""
+    if image_trunk(space) == "nature":
+        conv, latent = [(32, 8, 4), (64, 4, 2), (64, 3, 1)], NATURE_CNN_LATENT
+    else:
+        conv, latent = [(16, 3, 1)], SMALL_CNN_LATENT
+    layers: list[keras.layers.Layer] = [
+        keras.layers.Conv2D(f, k, strides=s, padding="valid", activation="relu", kernel_initializer=conv_init(),
+                            name=f"c{i}")
+        for i, (f, k, s) in enumerate(conv)
+    ]
+    return [*layers, keras.layers.Flatten(), dense_fc(latent)]
+
+
 def observation_size(space: gym.Space) -> int:
     """Width of the flat MLP input: one-hot for Discrete, flattened Box otherwise."""
     if isinstance(space, gym.spaces.Discrete):
@@ -123,22 +141,9 @@ class ActorCritic(keras.Model):
         return self._kernel_init(math.sqrt(2))
 
     def _image_trunk(self) -> list[keras.layers.Layer]:
-        """Nature-CNN trunk (spec §5.3): 32/8/4, 64/4/2, 64/3/1 VALID + fc 512, ReLU. [B] PPO1's CnnPolicy
-        ('large') is the same trunk with its own init (`_conv_init`; fc and heads normc) and no obs normalisation.
-        Inputs smaller than the Nature CNN reads (MinAtar's 10×10) take MinAtar's network instead: one conv
-        16/3/1 VALID + fc 128, ReLU (Young & Tian 2019), with the same init rules."""
-        if image_trunk(self.observation_space) == "nature":
-            conv, latent = [(32, 8, 4), (64, 4, 2), (64, 3, 1)], NATURE_CNN_LATENT
-        else:
-            conv, latent = [(16, 3, 1)], SMALL_CNN_LATENT
-        layers: list[keras.layers.Layer] = [
-            keras.layers.Conv2D(f, k, strides=s, padding="valid", activation="relu",
-                                kernel_initializer=self._conv_init(), name=f"c{i}")
-            for i, (f, k, s) in enumerate(conv)
-        ]
-        layers.append(keras.layers.Flatten())
-        layers.append(self._dense(latent, math.sqrt(2), "relu", "fc"))
-        return layers
+        """The CNN trunk (`image_trunk_layers`) with this policy's init rules."""
+        return image_trunk_layers(self.observation_space, self._conv_init,
+                                  lambda units: self._dense(units, math.sqrt(2), "relu", "fc"))
 
     # -- forward ----------------------------------------------------------------
     def preprocess(self, obs: tf.Tensor) -> tf.Tensor:

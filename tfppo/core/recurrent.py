@@ -2,7 +2,8 @@
 
 The model is the MLP trunk (``hidden_sizes``, shared) followed by one LSTM of ``nlstm`` units whose
 output feeds the policy and value heads (Stable-Baselines' ``MlpLstmPolicy`` layout with Baselines'
-cell; both originals share the LSTM between policy and value). The cell is Baselines' own:
+cell; both originals share the LSTM between policy and value). On image observations the trunk is the
+feed-forward policy's CNN ([B] ``cnn_lstm``, [SB] ``CnnLstmPolicy``). The cell is Baselines' own:
 one orthogonal ``wx [in, 4n]``, ``wh [n, 4n]``, a zero bias, gates split in the order i, f, o, u,
 and for ``lnlstm`` a layer norm (ε = 1e-5, gain 1, bias 0) on ``x·wx``, ``h·wh`` and on ``c`` before
 its tanh. The state is ``[c, h]`` concatenated, ``[E, 2n]``.
@@ -14,7 +15,8 @@ state stored at the start of the rollout segment (`tfppo.core.learner.MinibatchP
 
 Acting stays NumPy like the MLP's (`tfppo.core.acting`): `NumpyRecurrentActor` is the same cell in
 float64 over a copy of the weights, and `RecurrentState` carries one state per env across steps, so
-a rollout pays no TF call per env step.
+a rollout pays no TF call per env step. After a CNN trunk, `CompiledRecurrentActor` runs the model's
+own step as one tf.function per vector step instead, as the feed-forward image policies do.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ import tensorflow as tf
 
 from tfppo.config.hyperparameters import NetworkConfig
 from tfppo.core.distributions import ActionDistribution, make_distribution
+from tfppo.core.policy import image_trunk_layers
+from tfppo.envs.spaces import is_image_space, pixel_scale
 from tfppo.util.errors import ConfigError
 
 LN_EPSILON = 1e-5  # [B] a2c/utils._ln
@@ -35,9 +39,11 @@ _NP_ACTIVATIONS = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, 0.0)}
 
 def check_recurrent_fit(observation_space: gym.Space, semantics) -> None:
     """What the recurrent policy does not take stops with one line before anything is built."""
-    if not isinstance(observation_space, gym.spaces.Box) or observation_space.dtype == np.uint8:
-        raise ConfigError(f"a recurrent policy takes a float Box observation space; this env has "
-                          f"{type(observation_space).__name__}({observation_space.dtype}): use --policy mlp")
+    numeric_box = isinstance(observation_space, gym.spaces.Box) and observation_space.dtype not in (np.uint8, np.bool_)
+    if not numeric_box and not is_image_space(observation_space):
+        raise ConfigError(f"a recurrent policy takes a numeric Box or an image (3-d uint8 or bool Box) observation "
+                          f"space; this env has {type(observation_space).__name__}"
+                          f"({getattr(observation_space, 'dtype', None)}): use --policy mlp")
     for switch, value, allowed in (("obs_norm", semantics.obs_norm, ("none", "env")),
                                    ("first_sample", semantics.first_sample, ("current",)),
                                    ("bootstrap_truncation", semantics.bootstrap_truncation, (False,))):
@@ -94,7 +100,6 @@ class RecurrentActorCritic(keras.Model):
     LSTM runs over each env's T steps from its row of ``states``."""
 
     is_recurrent = True
-    is_image = False
     policy_obs_norm = False
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, *, network: NetworkConfig,
@@ -110,8 +115,13 @@ class RecurrentActorCritic(keras.Model):
         dense = lambda units, gain, activation, name: keras.layers.Dense(
             units, activation=activation, kernel_initializer=keras.initializers.Orthogonal(gain, seed=next(seeds)),
             bias_initializer="zeros", name=name)
-        self.trunk = [dense(h, math.sqrt(2), network.activation, f"fc{i}")
-                      for i, h in enumerate(network.hidden_sizes)]
+        # [B] cnn_lstm / [SB] CnnLstmPolicy: image observations go through the CNN trunk of the MLP policy
+        # (orthogonal √2, as ppo2's), the LSTM reads its fc output; otherwise [SB] MlpLstmPolicy's MLP
+        self.is_image = is_image_space(observation_space)
+        self.trunk = image_trunk_layers(observation_space, lambda: keras.initializers.Orthogonal(
+            math.sqrt(2), seed=next(seeds)), lambda units: dense(units, math.sqrt(2), "relu", "fc")) \
+            if self.is_image else [dense(h, math.sqrt(2), network.activation, f"fc{i}")
+                                   for i, h in enumerate(network.hidden_sizes)]
         self.cell = MaskedLSTM(nlstm, layer_norm, seed=next(seeds) * 10, name="lnlstm" if layer_norm else "lstm")
         self.pi_head = dense(self.dist.head_size, 0.01, None, "pi")
         self.vf_head = dense(1, 1.0, None, "vf")
@@ -128,7 +138,8 @@ class RecurrentActorCritic(keras.Model):
         return tf.zeros((n_envs, self.state_size))
 
     def _features(self, obs: tf.Tensor) -> tf.Tensor:
-        x = tf.reshape(tf.cast(obs, tf.float32), (-1, self.obs_size))
+        x = tf.cast(obs, tf.float32)
+        x = x / pixel_scale(self.observation_space) if self.is_image else tf.reshape(x, (-1, self.obs_size))
         for layer in self.trunk:
             x = layer(x)
         return x
@@ -221,6 +232,32 @@ class NumpyRecurrentActor:
         return params.astype(np.float32), value.astype(np.float32), np.concatenate([c, h], axis=1)
 
 
+class CompiledRecurrentActor:
+    """The model's own `RecurrentActorCritic.step` as one tf.function per batch of envs: what a CNN trunk
+    acts with, since a NumPy convolution costs more than the TF call (as `tfppo.core.acting.CompiledActor`
+    for the image MLP policies)."""
+
+    is_recurrent = True
+
+    def __init__(self, model: RecurrentActorCritic):
+        self.model = model
+        self._step = tf.function(model.step, reduce_retracing=True)
+
+    def sync(self) -> None:
+        """Nothing to copy: the function reads the Keras variables themselves."""
+
+    def step(self, obs: np.ndarray, masks: np.ndarray, state: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        params, value, state = self._step(tf.convert_to_tensor(obs), tf.constant(masks, tf.float32),
+                                          tf.constant(state, tf.float32))
+        return params.numpy(), value.numpy(), state.numpy().astype(np.float64)
+
+
+def make_recurrent_actor(model: RecurrentActorCritic) -> NumpyRecurrentActor | CompiledRecurrentActor:
+    """NumPy for the MLP trunk (no TF call per env step), the compiled step for a CNN trunk."""
+    return CompiledRecurrentActor(model) if model.is_image else NumpyRecurrentActor(model)
+
+
 class RecurrentState:
     """One LSTM state per env carried across steps: the `tfppo.core.acting.Actor` the runner and
     ``predict`` use. ``begin_step(dones)`` records the mask of the coming step (Baselines' ``M``: the
@@ -229,7 +266,7 @@ class RecurrentState:
 
     is_recurrent = True
 
-    def __init__(self, actor: NumpyRecurrentActor, n_envs: int):
+    def __init__(self, actor: NumpyRecurrentActor | CompiledRecurrentActor, n_envs: int):
         self.actor = actor
         self.reset(n_envs)
 

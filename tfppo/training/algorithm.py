@@ -34,7 +34,7 @@ from tfppo.training.evaluation import PeriodicEvaluator
 from tfppo.core.learner import Learner, MinibatchPlan
 from tfppo.io.logger import Logger
 from tfppo.core.policy import build_policy
-from tfppo.core.recurrent import NumpyRecurrentActor, RecurrentState, build_recurrent_policy
+from tfppo.core.recurrent import RecurrentState, build_recurrent_policy, make_recurrent_actor
 from tfppo.core.rollout import Rollout, Runner
 from tfppo.util.running_stats import RunningMeanStd
 from tfppo.config.seeding import RunSeeds
@@ -139,11 +139,11 @@ class Algorithm:
         self.seeds = RunSeeds(config.seed)
         keras.utils.set_random_seed(config.seed)
         self.recurrent = getattr(config, "recurrent", False)
-        if self.recurrent:  # PPO2's lstm / lnlstm: a NumPy LSTM step acts, as the NumPy MLP does
+        if self.recurrent:  # PPO2's lstm / lnlstm: a NumPy LSTM step acts (a compiled one after a CNN trunk)
             self.policy = build_recurrent_policy(self.observation_space, self.action_space, semantics,
                                                  config.network, config.policy, config.nlstm,
                                                  seed=self.seeds.weights())
-            self.actor = NumpyRecurrentActor(self.policy)
+            self.actor = make_recurrent_actor(self.policy)
         else:
             self.policy = build_policy(self.observation_space, self.action_space, semantics, config.network,
                                        seed=self.seeds.weights())
