@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import itertools
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from tfppo.comparisons.tables import header_lines  # noqa: E402
 from tfppo.util.atomic import replacing  # noqa: E402
 
 GRID_POINTS = 50
+HEADER_FONTSIZE = 6
+MONOSPACE_ASPECT = 0.6  # a monospace character's advance as a fraction of the font size
 MAX_CURVE_VARIANTS = 8  # beyond this (ablation suites) the curves show the base variants only
 
 
@@ -36,7 +39,11 @@ def save(fig: plt.Figure, stem: Path, header: dict[str, Any]) -> list[Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
     fig.canvas.draw()  # lay out first, so the header goes below everything already drawn (x labels included)
     bottom = fig.get_tightbbox(fig.canvas.get_renderer()).y0  # inches from the figure's bottom edge
-    fig.text(0.01, (bottom - 0.08) / fig.get_figheight(), "\n".join(header_lines(header)), fontsize=6, va="top",
+    # wrapped to the figure's width: one unwrapped line (the versions) would widen the saved image, since
+    # bbox_inches="tight" grows to fit it, and shrink the plot beside it
+    width = max(40, int(fig.get_figwidth() * 72 / (HEADER_FONTSIZE * MONOSPACE_ASPECT)))
+    text = "\n".join(wrapped for line in header_lines(header) for wrapped in textwrap.wrap(line, width))
+    fig.text(0.01, (bottom - 0.08) / fig.get_figheight(), text, fontsize=HEADER_FONTSIZE, va="top",
              ha="left", family="monospace")
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     # No date and fixed element ids in the SVG: redrawing the same figure gives the same bytes, so

@@ -187,10 +187,20 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
 
+def _title(analysis: Analysis) -> str:
+    """"PPO1 vs PPO2" when the suite runs both trainers; else what it compares within one (e.g. pomdp's
+    "PPO2 lstm vs mlp")."""
+    backends = sorted(set(analysis.per_variant["backend"])) if "backend" in analysis.per_variant else []
+    if len(backends) != 1:
+        return "PPO1 vs PPO2"
+    pairs = ", ".join(f"{a} vs {b}" for a, b in analysis.header.get("pairs", []))
+    return f"{backends[0].upper()} {pairs}" if pairs else f"{backends[0].upper()} variants"
+
+
 def write_report(analysis: Analysis, figures: list[Path]) -> Path:
     """REPORT.md: header, tables inline, figures linked (PNG)."""
     root = analysis.suite_dir
-    lines = [f"# {analysis.header['suite']}: PPO1 vs PPO2", "", *[f"> {line}  " for line in
+    lines = [f"# {analysis.header['suite']}: {_title(analysis)}", "", *[f"> {line}  " for line in
                                                                    tables.header_lines(analysis.header)], ""]
     sections = [("Per env and variant", tables.results_table(analysis.per_variant)),
                 ("Pairwise comparisons (a − b)", tables.pairwise_table(analysis.pairs))]
