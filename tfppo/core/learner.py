@@ -318,18 +318,20 @@ class Learner:
         norm). A non-finite loss or gradient is never applied; parameters are checked right after the step
         so the trainer stops before the next one (and before any checkpoint could save them)."""
         variables = self.model.trainable_variables
-        loss_ok = tf.math.is_finite(loss)
         norm = tf.linalg.global_norm(grads)
+        # One IsFinite per check, over stacked/concatenated values: the test is exact whatever the grouping,
+        # and XLA lowers each IsFinite through its own MLIR pipeline (≈8 ms of the first update apiece).
+        loss_ok, norm_ok = tf.unstack(tf.math.is_finite(tf.stack([loss, norm])))
 
         def apply() -> tf.Tensor:
             clipped = grads
             if self.semantics.max_grad_norm is not None:
                 clipped, _ = tf.clip_by_global_norm(grads, self.semantics.max_grad_norm, use_norm=norm)
             self.optimizer.apply_gradients(zip(clipped, variables))
-            params_ok = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables])
+            params_ok = tf.reduce_all(tf.math.is_finite(tf.concat([tf.reshape(v, [-1]) for v in variables], 0)))
             return tf.where(params_ok, int(StepCode.APPLIED), int(StepCode.NONFINITE_PARAMETER))
 
-        code = tf.cond(loss_ok & tf.math.is_finite(norm), apply,
+        code = tf.cond(loss_ok & norm_ok, apply,
                        lambda: tf.where(loss_ok, int(StepCode.NONFINITE_GRADIENT), int(StepCode.NONFINITE_LOSS)))
         return code, norm
 
