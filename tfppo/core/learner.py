@@ -210,6 +210,18 @@ class Learner:
     def update(self, batch: Batch, *, learning_rate: float, clip: float, clip_vf: float | None,
                rng: np.random.Generator) -> UpdateResult:
         """Run all epochs on ``batch``; minibatch shuffles are drawn from ``rng``."""
+        train, per_epoch, evaluation, steps, diag, nonfinite, final_kl = self.compiled_update(
+            *self.update_inputs(batch, learning_rate=learning_rate, clip=clip, clip_vf=clip_vf, rng=rng))
+        named = lambda row: {k: float(v) for k, v in zip(STAT_NAMES, row.numpy())}
+        return UpdateResult(named(train), per_epoch.numpy(), named(evaluation) if self.semantics.eval_pass else None,
+                            int(steps), diagnostics=dict(zip(DIAG_NAMES, (float(v) for v in diag.numpy()))),
+                            nonfinite=int(nonfinite), final_kl=float(final_kl))
+
+    def update_inputs(self, batch: Batch, *, learning_rate: float, clip: float, clip_vf: float | None,
+                      rng: np.random.Generator) -> tuple[tf.Tensor, ...]:
+        """The arguments of ``compiled_update`` for one update (MPI: every rank's batch, gathered): apart from
+        `update` so that scripts/bench.py can time the trace (``get_concrete_function``) and the first call
+        separately, on exactly the inputs an update gets."""
         if (clip_vf is None) != (self.semantics.value_clip == "off"):
             raise ValueError(f"clip_vf={clip_vf} does not fit value_clip={self.semantics.value_clip}")
         arrays = dict(obs=batch.obs, actions=batch.actions, advantages=batch.advantages, returns=batch.returns,
@@ -222,15 +234,10 @@ class Learner:
         else:
             arrays = {k: v[None] for k, v in arrays.items()}
         f32 = lambda x: tf.constant(x, tf.float32)
-        train, per_epoch, evaluation, steps, diag, nonfinite, final_kl = self.compiled_update(
-            tf.constant(arrays["obs"]), tf.constant(arrays["actions"]), f32(arrays["advantages"]),
-            f32(arrays["returns"]), f32(arrays["values"]), f32(arrays["neglogp"]), tf.constant(arrays["indices"]),
-            tf.constant(self._replica), f32(learning_rate), f32(clip), f32(clip_vf if clip_vf is not None else 0.0),
-            f32(self.kl_beta), *((f32(arrays["masks"]), f32(arrays["states"])) if self.recurrent else ()))
-        named = lambda row: {k: float(v) for k, v in zip(STAT_NAMES, row.numpy())}
-        return UpdateResult(named(train), per_epoch.numpy(), named(evaluation) if self.semantics.eval_pass else None,
-                            int(steps), diagnostics=dict(zip(DIAG_NAMES, (float(v) for v in diag.numpy()))),
-                            nonfinite=int(nonfinite), final_kl=float(final_kl))
+        return (tf.constant(arrays["obs"]), tf.constant(arrays["actions"]), f32(arrays["advantages"]),
+                f32(arrays["returns"]), f32(arrays["values"]), f32(arrays["neglogp"]), tf.constant(arrays["indices"]),
+                tf.constant(self._replica), f32(learning_rate), f32(clip), f32(clip_vf if clip_vf is not None else 0.0),
+                f32(self.kl_beta), *((f32(arrays["masks"]), f32(arrays["states"])) if self.recurrent else ()))
 
     def adapt_kl_beta(self, kl: float) -> None:
         """After an update, with d averaged over MPI ranks by the caller: only ``kl_penalty`` adapts β."""
