@@ -552,6 +552,7 @@ def measure_mpi_scaling(args) -> str:
                 iterations=args.iterations or CONFIGS["cartpole-1x2048"]["iterations"], threads=1,
                 xla=not args.mpi_no_xla)
     totals: dict[str, list[float]] = {"one": [], "mpi": [], "independent": []}
+    steady: dict[str, list[float]] = {"one": [], "mpi": [], "independent": []}
     for repeat in range(args.repeats):
         order = ("one", "mpi", "independent") if repeat % 2 == 0 else ("independent", "mpi", "one")
         for case in order:
@@ -562,13 +563,19 @@ def measure_mpi_scaling(args) -> str:
                 world = 2 if case == "mpi" else 1
                 results = [run_child(dict(spec, world=world), world=world)]
             totals[case].append(sum(r["steps_per_s"] for r in results))
+            steady[case].append(sum(r["steady_steps_per_s"] for r in results))
             print(f"  [{repeat + 1}/{args.repeats}] PPO1 {MPI_CASES[case]}: {totals[case][-1]:,.0f} env-steps/s "
                   "in total", flush=True)
-    rows = [[MPI_CASES[case], f"{statistics.median(totals[case]):,.0f}",
-             "1.00×" if case == "one" else f"**{paired_ratio(totals[case], totals['one']):.2f}×**"]
+    ratio = lambda series, case: "1.00×" if case == "one" else \
+        f"**{paired_ratio(series[case], series['one']):.2f}×** (pairs " + \
+        ", ".join(f"{a / b:.2f}" for a, b in zip(series[case], series["one"])) + ")"
+    rows = [[MPI_CASES[case], f"{statistics.median(totals[case]):,.0f}", ratio(totals, case),
+             f"{statistics.median(steady[case]):,.0f}", ratio(steady, case)]
             for case in ("one", "mpi", "independent")]
-    return "PPO1 scaling, CartPole-v1, 2048 steps per worker per iteration\n\n" + \
-        markdown_table(["workers", "total env-steps/s (median)", "× 1 worker (median of pairs)"], rows)
+    return ("PPO1 scaling, CartPole-v1, 2048 steps per worker per iteration; whole learn() (the one-time first "
+            "update included) and after the first update\n\n"
+            + markdown_table(["workers", "total env-steps/s, learn()", "× 1 worker (median of pairs)",
+                              "after the first update", "× 1 worker"], rows))
 
 
 MPI_CASES = {"one": "1 worker", "mpi": "mpirun -n 2",

@@ -132,4 +132,4 @@ def act(actor: Actor, dist, obs: np.ndarray, rng: np.random.Generator | PerRowGe
     """Sample (or take the mode of) actions: returns (actions, values, neglogp)."""
     params, values = actor.forward(obs)
     actions, neglogp = dist.mode_numpy(params) if deterministic else dist.sample_numpy(params, rng)
-    return actions, values, neglogp.astype(np.float32)
+    return actions, values, neglogp.astype(np.float32, copy=False)

@@ -146,10 +146,11 @@ class ActionDistribution:
     def sample_numpy(
         self, params: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Sample with a seeded Generator; returns ``(actions, neglogp float32 [B])``."""
-        actions = self._sample_np(np.asarray(params, np.float64), rng)
-        actions = actions.astype(self.action_dtype)
-        return actions, self.neglogp_numpy(params, actions)
+        """Sample with a seeded Generator; returns ``(actions, neglogp float32 [B])``. Called once per env
+        step: the float64 parameters are converted once for both, and no array is copied to the dtype it has."""
+        params64 = np.asarray(params, np.float64)
+        actions = self._sample_np(params64, rng).astype(self.action_dtype, copy=False)
+        return actions, self._neglogp_np(params64, actions).astype(np.float32)
 
     def mode_numpy(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mode actions and their neglogp (float32 ``[B]``)."""
