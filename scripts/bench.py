@@ -132,7 +132,10 @@ def run_sb3(spec: dict[str, Any]) -> dict[str, Any]:
     import stable_baselines3 as sb3
     from stable_baselines3.common.env_util import make_vec_env
 
+    from tfppo.envs.families import register_family  # MinAtar/...: registered on lookup, as tfppo does
+
     torch.set_num_threads(spec["threads"])
+    register_family(spec["env"])
     venv = make_vec_env(spec["env"], n_envs=spec["num_envs"], seed=0)
     if spec.get("image"):  # MinAtar: SB3's NatureCNN cannot read 10x10, so tfppo's small CNN as an extractor
         policy, kwargs = "CnnPolicy", dict(features_extractor_class=_minatar_extractor(), normalize_images=False,
