@@ -108,6 +108,10 @@ class ActionDistribution:
     uses_log_std: bool = False
     action_shape: tuple[int, ...]
     action_dtype: np.dtype
+    # The np.random.Generator method ``sample_numpy`` draws its noise with; it draws ``head_size`` values per
+    # row, in order (several calls for MultiDiscrete, one per part). The rollout draws a whole iteration's
+    # noise ahead in one call per env from this (`tfppo.core.acting.PerRowGenerators.prefetch`).
+    noise_method: str
 
     def tfp(self, params: tf.Tensor) -> tfd.Distribution:
         """TFP distribution with batch shape ``[B]`` and one event per row."""
@@ -184,6 +188,8 @@ class DiagGaussian(ActionDistribution):
     uses_log_std = True
     action_dtype = np.dtype(np.float32)
 
+    noise_method = "standard_normal"
+
     def __init__(self, dim: int) -> None:
         self.dim = dim
         self.head_size = dim
@@ -224,6 +230,8 @@ class CategoricalDist(ActionDistribution):
     action_dtype = np.dtype(np.int64)
     action_shape = ()
 
+    noise_method = "gumbel"
+
     def __init__(self, n: int) -> None:
         self.n = n
         self.param_size = self.head_size = n
@@ -249,6 +257,8 @@ class MultiCategoricalDist(ActionDistribution):
     """
 
     action_dtype = np.dtype(np.int64)
+
+    noise_method = "gumbel"
 
     def __init__(self, nvec: list[int]) -> None:
         self.nvec = [int(n) for n in nvec]
@@ -288,6 +298,8 @@ class BernoulliDist(ActionDistribution):
     """
 
     action_dtype = np.dtype(np.int64)
+
+    noise_method = "random"
 
     def __init__(self, n: int) -> None:
         self.n = n
