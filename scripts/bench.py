@@ -464,10 +464,10 @@ def main(argv: list[str] | None = None) -> int:
         extra.append(measure_rss(args))
     print()
     print(f"Machine: {machine_line()}")
-    lengths = ", ".join(f"{name} {args.iterations or CONFIGS[name]['iterations']}" for name in configs)
-    print(f"learn() iterations per run: {lengths}; {args.repeats} interleaved repeats; "
-          f"{args.threads} thread(s) per run\n")
     if rows:
+        lengths = ", ".join(f"{name} {args.iterations or CONFIGS[name]['iterations']}" for name in configs)
+        print(f"learn() iterations per run: {lengths}; {args.repeats} interleaved repeats; "
+              f"{args.threads} thread(s) per run\n")
         print(speed_table(rows, have_sb3))
     for block in extra:
         print()
