@@ -42,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfppo.core import losses
+from tfppo.core.adam_step import adam_step, check_plain_adam
 from tfppo.util.errors import ConfigError
 from tfppo.core.policy import ActorCritic
 from tfppo.config.semantics import Semantics
@@ -195,6 +196,7 @@ class Learner:
         self.optimizer = keras.optimizers.Adam(learning_rate=lambda: self._lr, beta_1=0.9, beta_2=0.999,
                                                epsilon=semantics.adam_epsilon)
         self.optimizer.build(model.trainable_variables)
+        check_plain_adam(self.optimizer)
         self._n_passes = plan.n_epochs + (1 if semantics.eval_pass else 0)
         self.recurrent = getattr(model, "is_recurrent", False)
         if self.recurrent != (plan.sequence_length is not None):
@@ -334,7 +336,7 @@ class Learner:
             clipped = grads
             if self.semantics.max_grad_norm is not None:
                 clipped, _ = tf.clip_by_global_norm(grads, self.semantics.max_grad_norm, use_norm=norm)
-            self.optimizer.apply_gradients(zip(clipped, variables))
+            adam_step(self.optimizer, clipped, variables)  # apply_gradients' arithmetic, traced in fewer ops
             params_ok = tf.reduce_all(tf.math.is_finite(tf.concat([tf.reshape(v, [-1]) for v in variables], 0)))
             return tf.where(params_ok, int(StepCode.APPLIED), int(StepCode.NONFINITE_PARAMETER))
 
