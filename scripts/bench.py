@@ -72,23 +72,28 @@ def _tfppo_agent(spec: dict[str, Any]):
     import tfppo
 
     batch = spec["num_envs"] * spec["n_steps"]
+    minibatch, epochs = spec.get("minibatch", MINIBATCH), spec.get("epochs", EPOCHS)
     common = dict(seed=0, verbose=0, xla=spec.get("xla", True))
     if spec["algo"] == "ppo1":
         return tfppo.PPO1(spec["env"], preset="sb-ppo1", timesteps_per_actorbatch=spec["n_steps"], clip_param=0.2,
-                          entcoeff=0.0, optim_epochs=EPOCHS, optim_stepsize=3e-4, optim_batchsize=MINIBATCH,
+                          entcoeff=0.0, optim_epochs=epochs, optim_stepsize=3e-4, optim_batchsize=minibatch,
                           gamma=0.99, lam=0.95, schedule="constant",
                           max_timesteps=spec["iterations"] * batch * spec.get("world", 1), **common)
     return tfppo.PPO2(spec["env"], preset="sb-ppo2", num_envs=spec["num_envs"], n_steps=spec["n_steps"],
-                      nminibatches=batch // MINIBATCH, noptepochs=EPOCHS, learning_rate="3e-4", cliprange="0.2",
+                      nminibatches=batch // minibatch, noptepochs=epochs, learning_rate="3e-4", cliprange="0.2",
                       cliprange_vf="-1", ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5, gamma=0.99, lam=0.95,
                       total_timesteps=spec["iterations"] * batch, **common)
 
 
-def _timed(times: list[float], fn):
+def _timed(times: list[float], fn, ends: list[float] | None = None):
+    """``fn`` that appends each call's seconds to ``times`` (and its end time to ``ends``)."""
     def wrapper(*args, **kwargs):
         start = time.perf_counter()
         out = fn(*args, **kwargs)
-        times.append(time.perf_counter() - start)
+        now = time.perf_counter()
+        times.append(now - start)
+        if ends is not None:
+            ends.append(now)
         return out
     return wrapper
 
@@ -99,16 +104,27 @@ def run_tfppo(spec: dict[str, Any]) -> dict[str, Any] | None:
     agent = _tfppo_agent(spec)
     rollouts: list[float] = []
     updates: list[float] = []
+    ends: list[float] = []
     rollout.Runner.run = _timed(rollouts, rollout.Runner.run)
-    agent.learner.update = _timed(updates, agent.learner.update)
+    agent.learner.update = _timed(updates, agent.learner.update, ends)
     start = time.perf_counter()
     agent.learn()
-    seconds = time.perf_counter() - start
+    end = time.perf_counter()
     if getattr(agent, "rank", 0) != 0:
         return None
-    return dict(steps_per_s=agent.num_timesteps / seconds, rollout_s=statistics.median(rollouts[1:] or rollouts),
+    per_update = agent.num_timesteps // len(updates)
+    return dict(steps_per_s=agent.num_timesteps / (end - start), steady_steps_per_s=_steady(per_update, ends, end),
+                rollout_s=statistics.median(rollouts[1:] or rollouts),
                 update_s=statistics.median(updates[1:] or updates), first_update_s=updates[0],
                 peak_rss_mb=_peak_rss_mb(), steps=agent.num_timesteps)
+
+
+def _steady(steps_per_update: int, update_ends: list[float], end: float) -> float:
+    """Env-steps/s after the first update (its trace and compile are a one-time cost): the steps of
+    iterations 2..n over the time from the end of the first update to the end of learn()."""
+    if len(update_ends) < 2:
+        return float("nan")
+    return steps_per_update * (len(update_ends) - 1) / (end - update_ends[0])
 
 
 def run_sb3(spec: dict[str, Any]) -> dict[str, Any]:
@@ -116,23 +132,101 @@ def run_sb3(spec: dict[str, Any]) -> dict[str, Any]:
     import stable_baselines3 as sb3
     from stable_baselines3.common.env_util import make_vec_env
 
+    from tfppo.envs.families import register_family  # MinAtar/...: registered on lookup, as tfppo does
+
     torch.set_num_threads(spec["threads"])
+    register_family(spec["env"])
     venv = make_vec_env(spec["env"], n_envs=spec["num_envs"], seed=0)
-    model = sb3.PPO("MlpPolicy", venv, n_steps=spec["n_steps"], batch_size=MINIBATCH, n_epochs=EPOCHS,
-                    learning_rate=3e-4, gamma=0.99, gae_lambda=0.95, clip_range=0.2, ent_coef=0.0, vf_coef=0.5,
-                    max_grad_norm=0.5, policy_kwargs=dict(net_arch=dict(pi=[64, 64], vf=[64, 64])), device="cpu",
-                    seed=0, verbose=0)
+    if spec.get("image"):  # MinAtar: SB3's NatureCNN cannot read 10x10, so tfppo's small CNN as an extractor
+        policy, kwargs = "CnnPolicy", dict(features_extractor_class=_minatar_extractor(), normalize_images=False,
+                                           net_arch=[])
+    else:
+        policy, kwargs = "MlpPolicy", dict(net_arch=dict(pi=[64, 64], vf=[64, 64]))
+    model = sb3.PPO(policy, venv, n_steps=spec["n_steps"], batch_size=spec.get("minibatch", MINIBATCH),
+                    n_epochs=spec.get("epochs", EPOCHS), learning_rate=3e-4, gamma=0.99, gae_lambda=0.95,
+                    clip_range=0.2, ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5, policy_kwargs=kwargs,
+                    device="cpu", seed=0, verbose=0)
     rollouts: list[float] = []
     updates: list[float] = []
+    ends: list[float] = []
     model.collect_rollouts = _timed(rollouts, model.collect_rollouts)
-    model.train = _timed(updates, model.train)
+    model.train = _timed(updates, model.train, ends)
     steps = spec["iterations"] * spec["num_envs"] * spec["n_steps"]
     start = time.perf_counter()
     model.learn(steps)
-    seconds = time.perf_counter() - start
-    return dict(steps_per_s=model.num_timesteps / seconds, rollout_s=statistics.median(rollouts[1:] or rollouts),
+    end = time.perf_counter()
+    return dict(steps_per_s=model.num_timesteps / (end - start),
+                steady_steps_per_s=_steady(spec["num_envs"] * spec["n_steps"], ends, end),
+                rollout_s=statistics.median(rollouts[1:] or rollouts),
                 update_s=statistics.median(updates[1:] or updates), first_update_s=updates[0],
                 peak_rss_mb=_peak_rss_mb(), steps=model.num_timesteps)
+
+
+def _minatar_extractor():
+    """SB3 features extractor equal to tfppo's MinAtar network: conv 16/3/1 VALID, ReLU, fc 128, ReLU, on
+    10x10xC bool observations (HWC, cast to float; no /255)."""
+    import torch
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+    class MinAtarCNN(BaseFeaturesExtractor):
+        def __init__(self, observation_space, features_dim: int = 128):
+            super().__init__(observation_space, features_dim)
+            h, w, c = observation_space.shape
+            self.net = torch.nn.Sequential(torch.nn.Conv2d(c, 16, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                           torch.nn.Linear(16 * (h - 2) * (w - 2), features_dim), torch.nn.ReLU())
+
+        def forward(self, obs):
+            return self.net(obs.float().permute(0, 3, 1, 2))
+
+    return MinAtarCNN
+
+
+def run_first_update(spec: dict[str, Any]) -> dict[str, Any]:
+    """The first update of a PPO2 agent split in two, in CPU seconds (and wall): the trace
+    (``get_concrete_function`` on the update's real inputs), then the first call — TF's lowering of the
+    graph to HLO, which every process pays, plus either the XLA compile (empty cache) or loading the
+    cached executable. ``spec['cache']`` is the persistent XLA cache the child reads and writes."""
+    agent = _tfppo_agent(spec)
+    runner = agent.make_runner()
+    batch = runner.run().to_batch(0.99, 0.95)
+    learner = agent.learner
+    inputs = learner.update_inputs(batch, learning_rate=3e-4, clip=0.2, clip_vf=None, rng=agent.shuffle_rng)
+    clock = lambda: (time.process_time(), time.perf_counter())
+    t0 = clock()
+    learner.compiled_update.get_concrete_function(*inputs)
+    t1 = clock()
+    [out.numpy() for out in learner.compiled_update(*inputs)]
+    t2 = clock()
+    [out.numpy() for out in learner.compiled_update(*inputs)]
+    t3 = clock()
+    return dict(trace_cpu=t1[0] - t0[0], trace_wall=t1[1] - t0[1], first_call_cpu=t2[0] - t1[0],
+                first_call_wall=t2[1] - t1[1], later_call_cpu=t3[0] - t2[0])
+
+
+def run_rollout(spec: dict[str, Any]) -> dict[str, Any]:
+    """CPU µs per env step of the vector env alone (random actions, the same envs as the runner builds)
+    against tfppo's whole rollout (acting, env, bookkeeping), interleaved in this one process."""
+    import numpy as np
+    from tfppo.envs.factory import make_vec_env
+
+    agent = _tfppo_agent(spec)
+    runner = agent.make_runner()
+    n, t = spec["num_envs"], spec["n_steps"]
+    venv = make_vec_env(spec["env"], n)
+    venv.reset(seed=0)
+    actions = np.random.default_rng(0).integers(0, venv.single_action_space.n, size=(t, n))
+
+    def env_only() -> None:
+        for step in range(t):
+            venv.step(actions[step])
+
+    times: dict[str, list[float]] = {"env": [], "rollout": []}
+    for _ in range(spec["repeats"]):
+        for name, fn in (("env", env_only), ("rollout", runner.run)):
+            start = time.process_time()
+            fn()
+            times[name].append((time.process_time() - start) / (n * t) * 1e6)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def run_rss(spec: dict[str, Any]) -> dict[str, Any]:
@@ -173,7 +267,8 @@ def __getattr__(name: str):
 
 
 def child_main(spec: dict[str, Any]) -> int:
-    runner = {"tfppo": run_tfppo, "sb3": run_sb3, "rss": run_rss}[spec["lib"]]
+    runner = {"tfppo": run_tfppo, "sb3": run_sb3, "rss": run_rss, "first_update": run_first_update,
+              "rollout": run_rollout}[spec["lib"]]
     result = runner(spec)
     if result is not None:
         print("RESULT " + json.dumps(result), flush=True)
@@ -181,9 +276,11 @@ def child_main(spec: dict[str, Any]) -> int:
 
 
 # ----------------------------------------------------------------------------- parent
-def child_env(threads: int) -> dict[str, str]:
+def child_env(threads: int, xla_cache: str | None = None) -> dict[str, str]:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                PYTHONPATH=os.pathsep.join([str(ROOT), str(SCRIPTS), os.environ.get("PYTHONPATH", "")]))
+    if xla_cache is not None:
+        env["TFPPO_XLA_CACHE"] = xla_cache
     return env
 
 
@@ -194,7 +291,8 @@ def run_child(spec: dict[str, Any], world: int = 1) -> dict[str, Any]:
         mpirun = shutil.which("mpirun", path=os.pathsep.join([str(Path(sys.executable).parent),
                                                                os.environ.get("PATH", "")]))
         cmd = [mpirun, "-n", str(world), *cmd]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(spec["threads"]), cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(spec["threads"], spec.get("cache")),
+                          cwd=ROOT)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
@@ -288,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="TF and torch threads of each run")
     parser.add_argument("--rss_steps", type=int, default=1_000_000,
                         help="length of the RSS-growth run (PPO2 CartPole 8x256); 0 skips it")
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)")
+    parser.add_argument("--scaling_envs", default="1,8,32,128",
+                        help="CartPole env counts of the scaling table (each with about 2048 steps per iteration)")
     parser.add_argument("--no_startup", action="store_true", help="skip the start-up measurement")
     parser.add_argument("--no_mpi", action="store_true", help="skip the mpirun -n 2 scaling measurement")
     parser.add_argument("--mpi_no_xla", action="store_true", help="PPO1 scaling with --xla off")
@@ -299,6 +401,18 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         parser.exit(2, f"bench.py: error: --configs {unknown[0]!r} is unknown; allowed: {', '.join(CONFIGS)}\n")
+    parts = [p for p in args.only.split(",") if p]
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        parser.exit(2, f"bench.py: error: --only {unknown[0]!r} is unknown; allowed: {', '.join(PARTS)}\n")
+    try:
+        args.scaling_envs = [int(n) for n in args.scaling_envs.split(",") if n]
+    except ValueError:
+        args.scaling_envs = [0]
+    if not args.scaling_envs or min(args.scaling_envs) < 1:
+        parser.exit(2, "bench.py: error: --scaling_envs takes positive integers, e.g. 1,8,32,128\n")
+    if "compare" not in parts:
+        configs = []
     if args.repeats < 1 or (args.iterations is not None and args.iterations < 2) or args.threads < 1 \
             or args.rss_steps < 0:
         parser.exit(2, "bench.py: error: --repeats >= 1, --iterations >= 2, --threads >= 1, --rss_steps >= 0\n")
@@ -336,23 +450,100 @@ def main(argv: list[str] | None = None) -> int:
                       f"{result['steps_per_s']:9,.0f} env-steps/s", flush=True)
 
     extra = []
-    if not args.no_mpi:
+    if "first_update" in parts:
+        extra.append(measure_first_update(args))
+    if "rollout" in parts:
+        extra.append(measure_rollout(args))
+    if "scaling" in parts:
+        extra.append(measure_scaling(args, have_sb3))
+    if "mpi" in parts and not args.no_mpi:
         extra.append(measure_mpi_scaling(args))
-    if not args.no_startup:
+    if "startup" in parts and not args.no_startup:
         extra.append(measure_startup(args))
-    if args.rss_steps:
+    if "rss" in parts and args.rss_steps:
         extra.append(measure_rss(args))
     print()
     print(f"Machine: {machine_line()}")
-    lengths = ", ".join(f"{name} {args.iterations or CONFIGS[name]['iterations']}" for name in configs)
-    print(f"learn() iterations per run: {lengths}; {args.repeats} interleaved repeats; "
-          f"{args.threads} thread(s) per run\n")
     if rows:
+        lengths = ", ".join(f"{name} {args.iterations or CONFIGS[name]['iterations']}" for name in configs)
+        print(f"learn() iterations per run: {lengths}; {args.repeats} interleaved repeats; "
+              f"{args.threads} thread(s) per run\n")
         print(speed_table(rows, have_sb3))
     for block in extra:
         print()
         print(block)
     return 0
+
+
+PARTS = ("compare", "first_update", "rollout", "scaling", "mpi", "startup", "rss")
+# The first-update measurement: the MLPs of the SB3 comparison, each as its configuration builds it.
+FIRST_UPDATE_CONFIGS = ("cartpole-8x256", "hopper-1x2048")
+
+
+def measure_first_update(args) -> str:
+    """Trace and first call of the update, CPU seconds, for each MLP configuration: the first run into an
+    empty XLA cache (cold: lowering + XLA compile), then ``--repeats`` runs that load it (warm: lowering +
+    load), each in a fresh process as every run of a suite is."""
+    rows = []
+    for name in FIRST_UPDATE_CONFIGS:
+        cfg = CONFIGS[name]
+        if cfg["env"].startswith("Hopper") and util.find_spec("mujoco") is None:
+            continue
+        cache = tempfile.mkdtemp(prefix="tfppo-bench-first-")
+        spec = dict(lib="first_update", algo="ppo2", env=cfg["env"], num_envs=cfg["num_envs"], n_steps=cfg["n_steps"],
+                    iterations=1, threads=args.threads, cache=cache)
+        runs = [run_child(spec) for _ in range(1 + args.repeats)]
+        shutil.rmtree(cache, ignore_errors=True)
+        for label, group in (("cold", runs[:1]), ("warm", runs[1:])):
+            med = lambda key: statistics.median(r[key] for r in group)
+            rows.append([name, label, f"{med('trace_cpu'):.2f}", f"{med('first_call_cpu'):.2f}",
+                         f"**{med('trace_cpu') + med('first_call_cpu'):.2f}**",
+                         f"{med('trace_wall') + med('first_call_wall'):.2f}", f"{med('later_call_cpu'):.3f}",
+                         str(len(group))])
+        print(f"  first update {name}: cold {rows[-2][4]}, warm {rows[-1][4]} CPU s", flush=True)
+    return ("First update (CPU seconds; cold: empty XLA cache, warm: the cache holds the configuration)\n\n"
+            + markdown_table(["config", "cache", "trace", "first call (lowering + compile or load)", "first update",
+                              "wall s", "a later update", "runs"], rows))
+
+
+def measure_rollout(args) -> str:
+    """tfppo's rollout against the vector env's own step, CartPole 8 envs x 256, CPU µs per env step."""
+    spec = dict(lib="rollout", algo="ppo2", env="CartPole-v1", num_envs=8, n_steps=256, iterations=1,
+                threads=args.threads, repeats=max(args.repeats, 5))
+    result = run_child(spec)
+    rows = [["SyncVectorEnv(8) alone, random actions", f"{result['env']:.1f}", "1.00×"],
+            ["tfppo rollout (acting + env + bookkeeping)", f"{result['rollout']:.1f}",
+             f"**{result['rollout'] / result['env']:.2f}×**"]]
+    return ("Rollout, CartPole-v1 8 envs x 256 steps (CPU µs per env step, medians, interleaved in one process)\n\n"
+            + markdown_table(["what", "µs per env step", "× env alone"], rows))
+
+
+def measure_scaling(args, have_sb3: bool) -> str:
+    """PPO2 env-steps/s (after the first update) with 1..128 CartPole envs and the MinAtar CNN, tfppo
+    beside SB3, interleaved per configuration: where each library's time goes as the batch of envs grows."""
+    iterations = args.iterations or 10
+    cases = [(f"CartPole-v1 x{n}", dict(env="CartPole-v1", num_envs=n, n_steps=max(2048 // n, 16)))
+             for n in args.scaling_envs]
+    if util.find_spec("minatar") is not None:
+        cases.append(("MinAtar/Breakout-v1 CNN x8", dict(env="MinAtar/Breakout-v1", num_envs=8, n_steps=128,
+                                                         minibatch=256, epochs=4, image=True)))
+    else:
+        print("minatar is not installed (pip install -e '.[minatar]'): its scaling row is skipped.")
+    rows = []
+    for label, case in cases:
+        sides: dict[str, list[float]] = {"tfppo": [], "sb3": []}
+        for repeat in range(args.repeats):
+            libs = ["tfppo", *(["sb3"] if have_sb3 else [])]
+            for lib in (libs if repeat % 2 == 0 else libs[::-1]):
+                spec = dict(case, lib=lib, algo="ppo2", iterations=iterations, threads=args.threads)
+                sides[lib].append(run_child(spec)["steady_steps_per_s"])
+        ratio = f"**{paired_ratio(sides['tfppo'], sides['sb3']):.1f}×**" if have_sb3 else "—"
+        rows.append([label, f"{case['n_steps']}", f"{statistics.median(sides['tfppo']):,.0f}",
+                     f"{statistics.median(sides['sb3']):,.0f}" if have_sb3 else "—", ratio])
+        print(f"  scaling {label}: tfppo {rows[-1][2]}, SB3 {rows[-1][3]} env-steps/s", flush=True)
+    return (f"PPO2 scaling (env-steps/s after the first update, {iterations} iterations, medians of {args.repeats} "
+            "interleaved pairs)\n\n" + markdown_table(["envs", "steps per env per iteration", "tfppo",
+                                                          "SB3", "× SB3 (median of pairs)"], rows))
 
 
 def measure_mpi_scaling(args) -> str:
@@ -364,6 +555,7 @@ def measure_mpi_scaling(args) -> str:
                 iterations=args.iterations or CONFIGS["cartpole-1x2048"]["iterations"], threads=1,
                 xla=not args.mpi_no_xla)
     totals: dict[str, list[float]] = {"one": [], "mpi": [], "independent": []}
+    steady: dict[str, list[float]] = {"one": [], "mpi": [], "independent": []}
     for repeat in range(args.repeats):
         order = ("one", "mpi", "independent") if repeat % 2 == 0 else ("independent", "mpi", "one")
         for case in order:
@@ -374,13 +566,19 @@ def measure_mpi_scaling(args) -> str:
                 world = 2 if case == "mpi" else 1
                 results = [run_child(dict(spec, world=world), world=world)]
             totals[case].append(sum(r["steps_per_s"] for r in results))
+            steady[case].append(sum(r["steady_steps_per_s"] for r in results))
             print(f"  [{repeat + 1}/{args.repeats}] PPO1 {MPI_CASES[case]}: {totals[case][-1]:,.0f} env-steps/s "
                   "in total", flush=True)
-    rows = [[MPI_CASES[case], f"{statistics.median(totals[case]):,.0f}",
-             "1.00×" if case == "one" else f"**{paired_ratio(totals[case], totals['one']):.2f}×**"]
+    ratio = lambda series, case: "1.00×" if case == "one" else \
+        f"**{paired_ratio(series[case], series['one']):.2f}×** (pairs " + \
+        ", ".join(f"{a / b:.2f}" for a, b in zip(series[case], series["one"])) + ")"
+    rows = [[MPI_CASES[case], f"{statistics.median(totals[case]):,.0f}", ratio(totals, case),
+             f"{statistics.median(steady[case]):,.0f}", ratio(steady, case)]
             for case in ("one", "mpi", "independent")]
-    return "PPO1 scaling, CartPole-v1, 2048 steps per worker per iteration\n\n" + \
-        markdown_table(["workers", "total env-steps/s (median)", "× 1 worker (median of pairs)"], rows)
+    return ("PPO1 scaling, CartPole-v1, 2048 steps per worker per iteration; whole learn() (the one-time first "
+            "update included) and after the first update\n\n"
+            + markdown_table(["workers", "total env-steps/s, learn()", "× 1 worker (median of pairs)",
+                              "after the first update", "× 1 worker"], rows))
 
 
 MPI_CASES = {"one": "1 worker", "mpi": "mpirun -n 2",

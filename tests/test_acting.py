@@ -207,6 +207,35 @@ def test_act_with_one_generator_per_env(action):
         np.testing.assert_allclose(n_i[0], n_np[i], rtol=1e-6)
 
 
+@pytest.mark.parametrize("action", list(ACTION_SPACES))
+def test_prefetched_noise_gives_the_actions_of_step_by_step_draws(action):
+    """A rollout's noise drawn ahead (one call per env) is the same stream: every act() gives the actions and
+    neglogp of drawing step by step, and each generator ends where the step-by-step one does."""
+    model = _model(action, False, "tanh", seed=7)
+    dist, actor = model.dist, NumpyActor(model)
+    observations = [_obs(n=3, seed=s) for s in range(5)]
+    plain = PerRowGenerators([np.random.default_rng(50 + i) for i in range(3)])
+    ahead = PerRowGenerators([np.random.default_rng(50 + i) for i in range(3)])
+    ahead.prefetch(dist.noise_method, len(observations) * dist.head_size)
+    for obs in observations:
+        a_plain, _, n_plain = act(actor, dist, obs, plain)
+        a_ahead, _, n_ahead = act(actor, dist, obs, ahead)
+        np.testing.assert_array_equal(a_ahead, a_plain)
+        np.testing.assert_array_equal(n_ahead, n_plain)
+    assert ahead.remaining == 0
+    for g_plain, g_ahead in zip(plain.generators, ahead.generators):
+        assert g_plain.bit_generator.state == g_ahead.bit_generator.state
+
+
+def test_prefetch_refuses_to_reorder_a_stream():
+    streams = PerRowGenerators([np.random.default_rng(0), np.random.default_rng(1)])
+    streams.prefetch("gumbel", 4)
+    with pytest.raises(RuntimeError, match="does not fit"):
+        streams.standard_normal((2, 2))  # another method while gumbel values are held
+    with pytest.raises(RuntimeError, match="still unused"):
+        streams.prefetch("gumbel", 2)
+
+
 # ----------------------------------------------------- no TF call per env step (a guard, not a timing)
 def _tf_calls_during(fn) -> int:
     """Python calls into TensorFlow, Keras or TFP code (and TF's C bindings) while ``fn`` runs."""

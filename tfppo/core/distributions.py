@@ -108,6 +108,10 @@ class ActionDistribution:
     uses_log_std: bool = False
     action_shape: tuple[int, ...]
     action_dtype: np.dtype
+    # The np.random.Generator method ``sample_numpy`` draws its noise with; it draws ``head_size`` values per
+    # row, in order (several calls for MultiDiscrete, one per part). The rollout draws a whole iteration's
+    # noise ahead in one call per env from this (`tfppo.core.acting.PerRowGenerators.prefetch`).
+    noise_method: str
 
     def tfp(self, params: tf.Tensor) -> tfd.Distribution:
         """TFP distribution with batch shape ``[B]`` and one event per row."""
@@ -146,10 +150,11 @@ class ActionDistribution:
     def sample_numpy(
         self, params: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Sample with a seeded Generator; returns ``(actions, neglogp float32 [B])``."""
-        actions = self._sample_np(np.asarray(params, np.float64), rng)
-        actions = actions.astype(self.action_dtype)
-        return actions, self.neglogp_numpy(params, actions)
+        """Sample with a seeded Generator; returns ``(actions, neglogp float32 [B])``. Called once per env
+        step: the float64 parameters are converted once for both, and no array is copied to the dtype it has."""
+        params64 = np.asarray(params, np.float64)
+        actions = self._sample_np(params64, rng).astype(self.action_dtype, copy=False)
+        return actions, self._neglogp_np(params64, actions).astype(np.float32)
 
     def mode_numpy(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mode actions and their neglogp (float32 ``[B]``)."""
@@ -182,6 +187,8 @@ class DiagGaussian(ActionDistribution):
 
     uses_log_std = True
     action_dtype = np.dtype(np.float32)
+
+    noise_method = "standard_normal"
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
@@ -223,6 +230,8 @@ class CategoricalDist(ActionDistribution):
     action_dtype = np.dtype(np.int64)
     action_shape = ()
 
+    noise_method = "gumbel"
+
     def __init__(self, n: int) -> None:
         self.n = n
         self.param_size = self.head_size = n
@@ -248,6 +257,8 @@ class MultiCategoricalDist(ActionDistribution):
     """
 
     action_dtype = np.dtype(np.int64)
+
+    noise_method = "gumbel"
 
     def __init__(self, nvec: list[int]) -> None:
         self.nvec = [int(n) for n in nvec]
@@ -287,6 +298,8 @@ class BernoulliDist(ActionDistribution):
     """
 
     action_dtype = np.dtype(np.int64)
+
+    noise_method = "random"
 
     def __init__(self, n: int) -> None:
         self.n = n

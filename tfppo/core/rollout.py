@@ -110,6 +110,10 @@ class Runner:
         episodes: list[tuple[float, int]] = []
         n_terminated = n_truncated = 0
         initial_states = self.actor.state.copy() if self.recurrent else None
+        if isinstance(self.rng, PerRowGenerators):
+            # this run's act() calls: every step but a pending PPO1 first sample, plus PPO1's sample of obs_T
+            n_acts = T - (self._pending is not None) + (self.semantics.first_sample != "current")
+            self.rng.prefetch(self.dist.noise_method, n_acts * self.dist.head_size)
         for t in range(T):
             if self.recurrent:
                 self.actor.begin_step(self.dones)  # [B] M: the state is reset where the last step ended an episode
@@ -141,6 +145,8 @@ class Runner:
             # ``nextvpred`` and the action becomes index 0 of the next segment (rows 5/27, spec §2.1).
             self._pending = act(self.actor, self.dist, self.obs, self.rng)
             last_values = self._pending[1]
+        if isinstance(self.rng, PerRowGenerators) and self.rng.remaining:
+            raise RuntimeError("the rollout drew less action noise than it prefetched")  # the streams would drift
         return Rollout(obs_buf, act_buf, rew_buf, start_buf, val_buf, nlp_buf, last_values.astype(np.float32),
                        self.dones.copy(), episodes, n_terminated, n_truncated, initial_states)
 
