@@ -394,3 +394,79 @@ def test_a_resumed_recurrent_run_repeats_the_uninterrupted_one(tmp_path):
     assert any(float(v) != 0.0 for k, v in got[-1].items() if "loss" in k)  # the rows hold real losses
     for a, b in zip(reference.model.get_weights(), resumed.model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def reference_forward(ref: RecurrentActorCritic, obs, masks, states, steps: int):
+    """Baselines' cell written out in TF ops on ``ref``'s variables (not its ``call``), env by env and step by
+    step, so the gradient flows through an unroll independent of the model's scan."""
+    n = NLSTM
+    obs, masks, states = (tf.constant(a, tf.float32) for a in (obs, masks, states))  # TF ops, so the tape sees them
+    (kernel, bias), = [(layer.kernel, layer.bias) for layer in ref.trunk]
+    wx, wh, b = ref.cell.wx, ref.cell.wh, ref.cell.b
+    logits, values = [], []
+    for e in range(len(states)):
+        c, h = states[e:e + 1, :n], states[e:e + 1, n:]
+        for t in range(steps):
+            row = e * steps + t
+            keep = 1.0 - masks[row]
+            c, h = c * keep, h * keep
+            x = tf.tanh(obs[row:row + 1] @ kernel + bias)
+            z = x @ wx + h @ wh + b
+            i, f, o, u = tf.sigmoid(z[:, :n]), tf.sigmoid(z[:, n:2 * n]), tf.sigmoid(z[:, 2 * n:3 * n]), tf.tanh(z[:, 3 * n:])
+            c = f * c + i * u
+            h = o * tf.tanh(c)
+            logits.append(h @ ref.pi_head.kernel + ref.pi_head.bias)
+            values.append((h @ ref.vf_head.kernel + ref.vf_head.bias)[:, 0])
+    return tf.concat(logits, 0), tf.concat(values, 0)
+
+
+def test_recurrent_update_equals_a_hand_written_ppo2_step():
+    """4 envs × 3 steps in 2 env-wise minibatches, one epoch: the learner's two Adam steps equal PPO2's loss
+    written out (clipped surrogate, clipped value loss ½·max, entropy 0.01, advantages R − V normalised per
+    minibatch) through `reference_forward` from each minibatch's stored states, with the gradients clipped to
+    global norm 0.5 and Keras' Adam (ε 1e-5), to 1e-5. Env 2 starts an episode at t=1 inside its sequence."""
+    import keras
+
+    from tfppo.core.learner import Batch, Learner
+    from tests.test_learner import np_neglogp, np_normalize
+
+    envs, steps, lr, clip, ent_coef = 4, 3, 1e-2, 0.2, 0.01
+    model = make_model(False)
+    ref = make_model(False)
+    ref.set_weights(model.get_weights())
+    rng = np.random.default_rng(11)
+    obs = rng.normal(size=(envs * steps, 3)).astype(np.float32)
+    actions = rng.integers(0, 2, size=envs * steps).astype(np.int64)
+    masks = np.zeros(envs * steps, np.float32)
+    masks[2 * steps + 1] = 1.0
+    states = rng.normal(0.0, 0.5, size=(envs, 2 * NLSTM)).astype(np.float32)
+    logits, v = (x.numpy() for x in model(obs, masks, states))
+    values = (v + rng.uniform(-0.3, 0.3, envs * steps)).astype(np.float32)
+    neglogp = (np_neglogp(logits, actions) + rng.uniform(-0.3, 0.3, envs * steps)).astype(np.float32)
+    returns = (values + rng.normal(size=envs * steps)).astype(np.float32)
+    batch = Batch(obs=obs, actions=actions, advantages=returns - values, returns=returns, values=values,
+                  neglogp=neglogp, masks=masks, states=states)
+    plan = MinibatchPlan.by_env(envs, steps, nminibatches=2, n_epochs=1)
+    learner = Learner(model, tfppo.Semantics(adv_norm="minibatch", adv_norm_eps=1e-8), plan, ent_coef=ent_coef)
+    result = learner.update(batch, learning_rate=lr, clip=clip, clip_vf=clip, rng=np.random.default_rng(7))
+    assert result.n_gradient_steps == 2
+
+    opt = keras.optimizers.Adam(learning_rate=lr, beta_1=0.9, beta_2=0.999, epsilon=1e-5)
+    for idx in plan.shuffles(np.random.default_rng(7), 1)[0]:
+        adv = np_normalize(returns[idx] - values[idx], 1e-8)
+        with tf.GradientTape() as tape:
+            lg, vv = reference_forward(ref, obs[idx], masks[idx], states[idx[::steps] // steps], steps)
+            logp_all = tf.nn.log_softmax(lg)
+            nlp = -tf.gather(logp_all, actions[idx], batch_dims=1)
+            ratio = tf.exp(neglogp[idx] - nlp)
+            pg = tf.reduce_mean(tf.maximum(-adv * ratio, -adv * tf.clip_by_value(ratio, 1 - clip, 1 + clip)))
+            entropy = tf.reduce_mean(-tf.reduce_sum(tf.exp(logp_all) * logp_all, axis=-1))
+            v_clip = values[idx] + tf.clip_by_value(vv - values[idx], -clip, clip)
+            vf = 0.5 * tf.reduce_mean(tf.maximum(tf.square(vv - returns[idx]), tf.square(v_clip - returns[idx])))
+            loss = pg - ent_coef * entropy + 0.5 * vf
+        grads, _ = tf.clip_by_global_norm(tape.gradient(loss, ref.trainable_variables), 0.5)
+        opt.apply_gradients(zip(grads, ref.trainable_variables))
+    moved = max(float(np.abs(a - b).max()) for a, b in zip(model.get_weights(), make_model(False).get_weights()))
+    assert moved > 1e-3
+    for got, want in zip(model.trainable_variables, ref.trainable_variables):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5, rtol=0)
