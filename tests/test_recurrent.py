@@ -422,13 +422,13 @@ def reference_forward(ref: RecurrentActorCritic, obs, masks, states, steps: int)
 
 def test_recurrent_update_equals_a_hand_written_ppo2_step():
     """4 envs × 3 steps in 2 env-wise minibatches, one epoch: the learner's two Adam steps equal PPO2's loss
-    written out (clipped surrogate, clipped value loss ½·max, entropy 0.01, advantages R − V normalised per
-    minibatch) through `reference_forward` from each minibatch's stored states, with the gradients clipped to
+    written out (`tests.test_learner.ref_terms`: clipped surrogate, clipped value loss ½·max, entropy 0.01;
+    advantages R − V normalised per minibatch) through `reference_forward` from each minibatch's stored states, with the gradients clipped to
     global norm 0.5 and Keras' Adam (ε 1e-5), to 1e-5. Env 2 starts an episode at t=1 inside its sequence."""
     import keras
 
     from tfppo.core.learner import Batch, Learner
-    from tests.test_learner import np_neglogp, np_normalize
+    from tests.test_learner import np_neglogp, np_normalize, ref_terms
 
     envs, steps, lr, clip, ent_coef = 4, 3, 1e-2, 0.2, 0.01
     model = make_model(False)
@@ -454,15 +454,10 @@ def test_recurrent_update_equals_a_hand_written_ppo2_step():
     opt = keras.optimizers.Adam(learning_rate=lr, beta_1=0.9, beta_2=0.999, epsilon=1e-5)
     for idx in plan.shuffles(np.random.default_rng(7), 1)[0]:
         adv = np_normalize(returns[idx] - values[idx], 1e-8)
-        with tf.GradientTape() as tape:
-            lg, vv = reference_forward(ref, obs[idx], masks[idx], states[idx[::steps] // steps], steps)
-            logp_all = tf.nn.log_softmax(lg)
-            nlp = -tf.gather(logp_all, actions[idx], batch_dims=1)
-            ratio = tf.exp(neglogp[idx] - nlp)
-            pg = tf.reduce_mean(tf.maximum(-adv * ratio, -adv * tf.clip_by_value(ratio, 1 - clip, 1 + clip)))
-            entropy = tf.reduce_mean(-tf.reduce_sum(tf.exp(logp_all) * logp_all, axis=-1))
-            v_clip = values[idx] + tf.clip_by_value(vv - values[idx], -clip, clip)
-            vf = 0.5 * tf.reduce_mean(tf.maximum(tf.square(vv - returns[idx]), tf.square(v_clip - returns[idx])))
+        forward = lambda rows: reference_forward(ref, rows, masks[idx], states[idx[::steps] // steps], steps)
+        with tf.GradientTape() as tape:  # spec §6's PPO2 terms, as the MLP learner's reference writes them
+            pg, vf, entropy, _ = ref_terms(forward, obs[idx], actions[idx], adv, returns[idx], values[idx],
+                                           neglogp[idx], logits[idx], clip=clip, clip_vf=clip, vf_kind="clipped")
             loss = pg - ent_coef * entropy + 0.5 * vf
         grads, _ = tf.clip_by_global_norm(tape.gradient(loss, ref.trainable_variables), 0.5)
         opt.apply_gradients(zip(grads, ref.trainable_variables))

@@ -15,6 +15,7 @@ parameters as `tfppo.core.distributions` expects them, and V(s) of shape [B].
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import gymnasium as gym
 import keras
@@ -65,6 +66,12 @@ def image_trunk_layers(space: gym.spaces.Box, conv_init, dense_fc) -> list[keras
     return [*layers, keras.layers.Flatten(), dense_fc(latent)]
 
 
+def layer_seeds(seed: int) -> Iterator[int]:
+    """One initializer seed per layer, drawn in construction order from the run's weight seed: the same
+    seed builds the same weights, and two seeds never share a layer's draw (999 layers at most)."""
+    return iter(range(seed * 1000 + 1, seed * 1000 + 1000))
+
+
 def observation_size(space: gym.Space) -> int:
     """Width of the flat MLP input: one-hot for Discrete, flattened Box otherwise."""
     if isinstance(space, gym.spaces.Discrete):
@@ -96,7 +103,7 @@ class ActorCritic(keras.Model):
         self.init_kind = init
         self.is_image = is_image_space(observation_space)
         self.policy_obs_norm = policy_obs_norm and not self.is_image
-        self._seeds = iter(range(seed * 1000 + 1, seed * 1000 + 1000))
+        self._seeds = layer_seeds(seed)
 
         self.trunk = self._image_trunk() if self.is_image else []
         hidden = () if self.is_image else network.hidden_sizes

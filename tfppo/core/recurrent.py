@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from tfppo.config.hyperparameters import NetworkConfig
 from tfppo.core.distributions import ActionDistribution, make_distribution
-from tfppo.core.policy import image_trunk_layers
+from tfppo.core.policy import image_trunk_layers, layer_seeds
 from tfppo.envs.spaces import is_image_space, pixel_scale
 from tfppo.util.errors import ConfigError
 
@@ -111,7 +111,7 @@ class RecurrentActorCritic(keras.Model):
         self.network = network
         self.nlstm = nlstm
         self.layer_norm = layer_norm
-        seeds = iter(range(seed * 1000 + 1, seed * 1000 + 1000))
+        seeds = layer_seeds(seed)
         dense = lambda units, gain, activation, name: keras.layers.Dense(
             units, activation=activation, kernel_initializer=keras.initializers.Orthogonal(gain, seed=next(seeds)),
             bias_initializer="zeros", name=name)
