@@ -205,8 +205,10 @@ def run_first_update(spec: dict[str, Any]) -> dict[str, Any]:
 
 def run_rollout(spec: dict[str, Any]) -> dict[str, Any]:
     """CPU µs per env step of the vector env alone (random actions, the same envs as the runner builds)
-    against tfppo's whole rollout (acting, env, bookkeeping), interleaved in this one process."""
+    against tfppo's whole rollout (acting, env, bookkeeping), interleaved in this one process; for an image
+    policy also the rollout acting through the compiled TF call (`CompiledActor`) instead of NumPy."""
     import numpy as np
+    from tfppo.core.acting import CompiledActor, NumpyActor
     from tfppo.envs.factory import make_vec_env
 
     agent = _tfppo_agent(spec)
@@ -215,18 +217,31 @@ def run_rollout(spec: dict[str, Any]) -> dict[str, Any]:
     venv = make_vec_env(spec["env"], n)
     venv.reset(seed=0)
     actions = np.random.default_rng(0).integers(0, venv.single_action_space.n, size=(t, n))
+    numpy_actor = runner.actor
+    compiled_actor = CompiledActor(agent.policy) if agent.policy.is_image else None
 
     def env_only() -> None:
         for step in range(t):
             venv.step(actions[step])
 
-    times: dict[str, list[float]] = {"env": [], "rollout": []}
+    def rollout_with(actor):
+        def run() -> None:
+            runner.actor = actor
+            runner.run()
+        return run
+
+    cases = {"env": env_only, "rollout": rollout_with(numpy_actor)}
+    if compiled_actor is not None:
+        cases["rollout_compiled"] = rollout_with(compiled_actor)
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(spec["repeats"]):
-        for name, fn in (("env", env_only), ("rollout", runner.run)):
+        for name, fn in cases.items():
             start = time.process_time()
             fn()
             times[name].append((time.process_time() - start) / (n * t) * 1e6)
-    return {name: statistics.median(values) for name, values in times.items()}
+    result = {name: statistics.median(values) for name, values in times.items()}
+    result["actor"] = "NumPy" if isinstance(numpy_actor, NumpyActor) else "compiled TF"
+    return result
 
 
 def run_rss(spec: dict[str, Any]) -> dict[str, Any]:
@@ -506,16 +521,30 @@ def measure_first_update(args) -> str:
                               "wall s", "a later update", "runs"], rows))
 
 
+ROLLOUT_CASES = (("CartPole-v1", 8, 256, {}), ("MinAtar/Breakout-v1", 8, 128, dict(minibatch=256, epochs=4)))
+
+
 def measure_rollout(args) -> str:
-    """tfppo's rollout against the vector env's own step, CartPole 8 envs x 256, CPU µs per env step."""
-    spec = dict(lib="rollout", algo="ppo2", env="CartPole-v1", num_envs=8, n_steps=256, iterations=1,
-                threads=args.threads, repeats=max(args.repeats, 5))
-    result = run_child(spec)
-    rows = [["SyncVectorEnv(8) alone, random actions", f"{result['env']:.1f}", "1.00×"],
-            ["tfppo rollout (acting + env + bookkeeping)", f"{result['rollout']:.1f}",
-             f"**{result['rollout'] / result['env']:.2f}×**"]]
-    return ("Rollout, CartPole-v1 8 envs x 256 steps (CPU µs per env step, medians, interleaved in one process)\n\n"
-            + markdown_table(["what", "µs per env step", "× env alone"], rows))
+    """tfppo's rollout against the vector env's own step (CPU µs per env step), CartPole 8 envs x 256 and
+    the MinAtar CNN 8 x 128; for MinAtar also the rollout through the compiled TF call it acted with before."""
+    rows = []
+    for env, n, t, extra in ROLLOUT_CASES:
+        if env.startswith("MinAtar") and util.find_spec("minatar") is None:
+            print("minatar is not installed (pip install -e '.[minatar]'): its rollout row is skipped.")
+            continue
+        spec = dict(lib="rollout", algo="ppo2", env=env, num_envs=n, n_steps=t, iterations=1,
+                    threads=args.threads, repeats=max(args.repeats, 5), **extra)
+        result = run_child(spec)
+        label = f"{env} x{n}"
+        rows.append([label, "vector env alone, random actions", f"{result['env']:.1f}", "1.00×"])
+        rows.append([label, f"tfppo rollout, acting in {result['actor']}", f"{result['rollout']:.1f}",
+                     f"**{result['rollout'] / result['env']:.2f}×**"])
+        if "rollout_compiled" in result:
+            rows.append([label, "tfppo rollout, acting through one compiled TF call",
+                         f"{result['rollout_compiled']:.1f}", f"{result['rollout_compiled'] / result['env']:.2f}×"])
+        print(f"  rollout {label}: {rows[-1][2]} µs per env step", flush=True)
+    return ("Rollout (CPU µs per env step, medians, interleaved in one process; acting + env + bookkeeping)\n\n"
+            + markdown_table(["envs", "what", "µs per env step", "× env alone"], rows))
 
 
 def measure_scaling(args, have_sb3: bool) -> str:

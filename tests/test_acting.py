@@ -1,7 +1,7 @@
 """The acting path (NumPy and compiled TF) equals the Keras model it stands in for.
 
-The rollout never calls the Keras model: it acts through `NumpyActor` (MLPs)
-or `CompiledActor` (CNNs). These tests hold both to ``model(obs)`` for every
+The rollout never calls the Keras model: it acts through `NumpyActor` (MLPs and
+MinAtar's small CNN) or `CompiledActor` (the Nature CNN). These tests hold both to ``model(obs)`` for every
 action-space kind, both tower layouts and both activations, and check that a
 weight change reaches them (NumPy only after ``sync()``).
 """
@@ -168,19 +168,76 @@ def test_numpy_actor_with_discrete_observations_and_policy_obs_norm():
         assert_close(got, want)
 
 
-def test_make_actor_picks_numpy_for_mlp_and_compiled_for_images():
-    mlp = _model("discrete", False, "tanh")
-    assert isinstance(make_actor(mlp), NumpyActor)
+def small_cnn_features(model, image: np.ndarray) -> np.ndarray:
+    """MinAtar's trunk by hand on one H×W×C image (bool 0/1, or uint8 /255): 3×3 VALID conv + ReLU, flatten
+    (row, column, channel), fc + ReLU, in float64 with a loop over output positions."""
+    conv, _, fc = model.trunk
+    kernel, bias = conv.kernel.numpy(), conv.bias.numpy()  # [3, 3, C, F]
+    x = image.astype(np.float64) / (255.0 if image.dtype == np.uint8 else 1.0)
+    rows, cols = x.shape[0] - 2, x.shape[1] - 2
+    out = np.array([[np.einsum("ijc,ijcf->f", x[r:r + 3, q:q + 3], kernel) + bias for q in range(cols)]
+                    for r in range(rows)])
+    return np.maximum(np.maximum(out, 0.0).reshape(-1) @ fc.kernel.numpy() + fc.bias.numpy(), 0.0)
+
+
+SMALL_IMAGES = {
+    "minatar-bool": gym.spaces.Box(0, 1, (10, 10, 4), bool),
+    "uint8": gym.spaces.Box(0, 255, (12, 9, 3), np.uint8),
+}
+
+
+@pytest.mark.parametrize("name", list(SMALL_IMAGES))
+def test_small_cnn_acts_in_numpy_equal_to_a_hand_written_conv(name):
+    """MinAtar's small CNN acts through NumPy (no TF call per env step): its logits and values equal a
+    loop-over-positions conv in float64 and the Keras model, a weight change reaches it after ``sync()``,
+    and it samples the same actions as the compiled path."""
+    space = SMALL_IMAGES[name]
+    model = ActorCritic(space, gym.spaces.Discrete(5), seed=3)
+    _perturb(model, 7)  # non-zero biases, so every term of the conv and fc matters
+    rng = np.random.default_rng(4)
+    obs = rng.random((6, *space.shape)) < 0.4 if space.dtype == bool else \
+        rng.integers(0, 256, size=(6, *space.shape), dtype=np.uint8)
+    actor = make_actor(model)
+    assert isinstance(actor, NumpyActor)
+    feats = np.stack([small_cnn_features(model, o) for o in obs])
+    want_params = feats @ model.pi_head.kernel.numpy() + model.pi_head.bias.numpy()
+    want_value = (feats @ model.vf_head.kernel.numpy() + model.vf_head.bias.numpy())[:, 0]
+    assert np.std(want_value) > 1e-3 and np.std(want_params) > 1e-3
+    params, value = actor.forward(obs)
+    assert params.dtype == np.float32 and value.dtype == np.float32
+    assert_close(params, want_params)
+    assert_close(value, want_value)
+    ref_params, ref_value = model(tf.constant(obs))
+    assert_close(params, ref_params.numpy())
+    assert_close(value, ref_value.numpy())
+
+    _perturb(model, 8)
+    stale, _ = actor.forward(obs)
+    assert_close(stale, params)  # still the copied weights
+    actor.sync()
+    new_params, _ = actor.forward(obs)
+    assert_close(new_params, model(tf.constant(obs))[0].numpy())
+    assert np.max(np.abs(new_params - params)) > 1e-2
+
+    streams = lambda: PerRowGenerators([np.random.default_rng(50 + i) for i in range(6)])
+    a_np, v_np, _ = act(actor, model.dist, obs, streams())
+    a_tf, v_tf, _ = act(CompiledActor(model), model.dist, obs, streams())
+    np.testing.assert_array_equal(a_np, a_tf)
+    assert_close(v_np, v_tf)
+
+
+def test_the_nature_cnn_acts_through_one_compiled_call():
     image = ActorCritic(gym.spaces.Box(0, 255, (84, 84, 4), np.uint8), gym.spaces.Discrete(3), seed=0)
     actor = make_actor(image)
     assert isinstance(actor, CompiledActor)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Nature CNN acts through CompiledActor"):
         NumpyActor(image)
     obs = np.random.default_rng(0).integers(0, 256, size=(2, 84, 84, 4), dtype=np.uint8)
     params, value = actor.forward(obs)
     ref_params, ref_value = image(tf.constant(obs))
     assert_close(params, ref_params.numpy())
     assert_close(value, ref_value.numpy())
+    assert isinstance(make_actor(_model("discrete", False, "tanh")), NumpyActor)
 
 
 @pytest.mark.parametrize("action", list(ACTION_SPACES))

@@ -23,6 +23,7 @@ from tfppo.config.hyperparameters import NetworkConfig, PPO2Config
 from tfppo.core.learner import MinibatchPlan
 from tfppo.core.recurrent import NumpyRecurrentActor, RecurrentActorCritic, RecurrentState
 from tfppo.util.errors import ConfigError
+from tests.test_acting import small_cnn_features
 from tests.test_export import BLOCK_TFPPO, PENDULUM_BOUND, TIMEOUT, litert_interpreter, pendulum_obs
 
 OBS = spaces.Box(-np.inf, np.inf, shape=(3,), dtype=np.float32)
@@ -92,22 +93,11 @@ def test_keras_and_numpy_steps_match_the_reference_cell(layer_norm):
         np.testing.assert_allclose(step_values, values.numpy()[t::T], atol=1e-5)
 
 
-def small_cnn_features(model: RecurrentActorCritic, image: np.ndarray) -> np.ndarray:
-    """MinAtar's trunk by hand on one H×W×C bool image: 3×3 VALID conv + ReLU, flatten (row, column,
-    channel), fc + ReLU."""
-    conv, _, fc = model.trunk
-    kernel, bias = conv.kernel.numpy(), conv.bias.numpy()  # [3, 3, C, F]
-    x = image.astype(np.float64)
-    rows, cols = x.shape[0] - 2, x.shape[1] - 2
-    out = np.array([[np.einsum("ijc,ijcf->f", x[r:r + 3, q:q + 3], kernel) + bias for q in range(cols)]
-                    for r in range(rows)])
-    return np.maximum(np.maximum(out, 0.0).reshape(-1) @ fc.kernel.numpy() + fc.bias.numpy(), 0.0)
-
-
-def test_cnn_trunk_feeds_the_lstm_and_acts_through_the_compiled_step():
+def test_cnn_trunk_feeds_the_lstm_and_both_acting_steps():
     """[B] cnn_lstm / [SB] CnnLstmPolicy: a bool image goes through MinAtar's CNN, then the masked cell. The
-    Keras unroll and the acting step (compiled, as for every image policy) equal the hand-written conv and
-    cell to 1e-5, with env 1 starting an episode at t=1; the SB class name reaches the same policy."""
+    Keras unroll and both acting steps (NumPy, which MinAtar's small CNN acts with, and the compiled model
+    step, which the Nature CNN acts with) equal the hand-written conv and cell to 1e-5, with env 1 starting
+    an episode at t=1; the SB class name reaches the same policy."""
     from tfppo.config.hyperparameters import resolve_policy
     from tfppo.core.recurrent import CompiledRecurrentActor, make_recurrent_actor
 
@@ -127,13 +117,16 @@ def test_cnn_trunk_feeds_the_lstm_and_acts_through_the_compiled_step():
         ref_logits, ref_values, _ = reference_unroll(model, obs[e], masks[e], states[e], small_cnn_features)
         np.testing.assert_allclose(params.numpy()[e * T:(e + 1) * T], ref_logits, atol=1e-5)
         np.testing.assert_allclose(values.numpy()[e * T:(e + 1) * T], ref_values, atol=1e-5)
-    actor = make_recurrent_actor(model)
-    assert isinstance(actor, CompiledRecurrentActor)
-    state = states.astype(np.float64)
-    for t in range(T):
-        step_params, step_values, state = actor.step(obs[:, t], masks[:, t], state)
-        np.testing.assert_allclose(step_params, params.numpy()[t::T], atol=1e-5)
-        np.testing.assert_allclose(step_values, values.numpy()[t::T], atol=1e-5)
+    assert isinstance(make_recurrent_actor(model), NumpyRecurrentActor)
+    for actor in (make_recurrent_actor(model), CompiledRecurrentActor(model)):
+        state = states.astype(np.float64)
+        for t in range(T):
+            step_params, step_values, state = actor.step(obs[:, t], masks[:, t], state)
+            np.testing.assert_allclose(step_params, params.numpy()[t::T], atol=1e-5, err_msg=type(actor).__name__)
+            np.testing.assert_allclose(step_values, values.numpy()[t::T], atol=1e-5, err_msg=type(actor).__name__)
+    nature = RecurrentActorCritic(spaces.Box(0, 255, shape=(84, 84, 4), dtype=np.uint8), spaces.Discrete(3),
+                                  network=NetworkConfig(), nlstm=NLSTM, layer_norm=False, seed=2)
+    assert isinstance(make_recurrent_actor(nature), CompiledRecurrentActor)
 
 
 @pytest.mark.parametrize("space", [spaces.Discrete(4), spaces.Box(0, 255, shape=(4,), dtype=np.uint8)],

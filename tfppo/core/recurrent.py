@@ -15,8 +15,9 @@ state stored at the start of the rollout segment (`tfppo.core.learner.MinibatchP
 
 Acting stays NumPy like the MLP's (`tfppo.core.acting`): `NumpyRecurrentActor` is the same cell in
 float64 over a copy of the weights, and `RecurrentState` carries one state per env across steps, so
-a rollout pays no TF call per env step. After a CNN trunk, `CompiledRecurrentActor` runs the model's
-own step as one tf.function per vector step instead, as the feed-forward image policies do.
+a rollout pays no TF call per env step; MinAtar's small CNN trunk runs in NumPy too. After the Nature
+CNN, `CompiledRecurrentActor` runs the model's own step as one tf.function per vector step instead, as
+the feed-forward Nature-CNN policy does (`tfppo.core.acting.acts_in_numpy`).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfppo.config.hyperparameters import NetworkConfig
+from tfppo.core.acting import acts_in_numpy, numpy_image_input, numpy_image_trunk
 from tfppo.core.distributions import ActionDistribution, make_distribution
 from tfppo.core.policy import image_trunk_layers, layer_seeds
 from tfppo.envs.spaces import is_image_space, pixel_scale
@@ -189,7 +191,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class NumpyRecurrentActor:
-    """The model's step in float64 NumPy over a copy of the weights (refreshed by `sync`)."""
+    """The model's step in float64 NumPy over a copy of the weights (refreshed by `sync`); a small-CNN
+    trunk in float32, as `tfppo.core.acting.NumpyActor`'s."""
 
     is_recurrent = True
 
@@ -202,7 +205,8 @@ class NumpyRecurrentActor:
         """Copy the current Keras weights (call after every update)."""
         f64 = lambda v: v.numpy().astype(np.float64)
         m = self.model
-        self.trunk = [(f64(layer.kernel), f64(layer.bias)) for layer in m.trunk]
+        self.image_trunk = numpy_image_trunk(m.trunk) if m.is_image else None
+        self.trunk = [] if m.is_image else [(f64(layer.kernel), f64(layer.bias)) for layer in m.trunk]
         cell = m.cell
         self.cell = {name: f64(getattr(cell, name)) for name in
                      (("wx", "wh", "b", "gx", "bx", "gh", "bh", "gc", "bc") if m.layer_norm else ("wx", "wh", "b"))}
@@ -213,7 +217,12 @@ class NumpyRecurrentActor:
     def step(self, obs: np.ndarray, masks: np.ndarray, state: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(pd_params float32, value float32, next state float64) of one step of every env."""
-        x = np.asarray(obs, dtype=np.float64).reshape(len(obs), -1)
+        if self.image_trunk is not None:
+            x = numpy_image_input(obs, self.model.observation_space)
+            for trunk_step in self.image_trunk:
+                x = trunk_step(x)
+        else:
+            x = np.asarray(obs, dtype=np.float64).reshape(len(obs), -1)
         for kernel, bias in self.trunk:
             x = self.activation(x @ kernel + bias)
         w = self.cell
@@ -233,9 +242,9 @@ class NumpyRecurrentActor:
 
 
 class CompiledRecurrentActor:
-    """The model's own `RecurrentActorCritic.step` as one tf.function per batch of envs: what a CNN trunk
-    acts with, since a NumPy convolution costs more than the TF call (as `tfppo.core.acting.CompiledActor`
-    for the image MLP policies)."""
+    """The model's own `RecurrentActorCritic.step` as one tf.function per batch of envs: what the Nature
+    CNN trunk acts with, whose convolutions cost more than the TF call (as `tfppo.core.acting.CompiledActor`
+    for the feed-forward policy)."""
 
     is_recurrent = True
 
@@ -254,8 +263,8 @@ class CompiledRecurrentActor:
 
 
 def make_recurrent_actor(model: RecurrentActorCritic) -> NumpyRecurrentActor | CompiledRecurrentActor:
-    """NumPy for the MLP trunk (no TF call per env step), the compiled step for a CNN trunk."""
-    return CompiledRecurrentActor(model) if model.is_image else NumpyRecurrentActor(model)
+    """NumPy for the MLP and small-CNN trunks (no TF call per env step), the compiled step for the Nature CNN."""
+    return NumpyRecurrentActor(model) if acts_in_numpy(model) else CompiledRecurrentActor(model)
 
 
 class RecurrentState:
